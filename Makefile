@@ -1,0 +1,53 @@
+# One-command workflows. Everything installs into .venv (Python) and .cache/codex (the Codex
+# CLI used by the end-to-end tests), so a fresh machine needs only python3, npm and make.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CODEX_VERSION := 0.171.0
+CODEX := .cache/codex/node_modules/.bin/codex
+PYTEST_ARGS ?=
+
+.PHONY: help setup run test check fmt lint types bench clean
+
+help:
+	@echo "make run    - set up and start the gateway on 127.0.0.1:8080"
+	@echo "make test   - set up and run the whole test suite"
+	@echo "make check  - format check, lint, mypy --strict, tests"
+	@echo "make bench  - side-by-side benchmark (see docs/benchmarks.md)"
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,fast]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+$(CODEX):
+	npm install --prefix .cache/codex --no-audit --no-fund --loglevel=error @openai/codex@$(CODEX_VERSION)
+
+run: $(STAMP)
+	$(BIN)/llmproxy serve --log-format console $(ARGS)
+
+# pytest exits 5 when it collected no test: that is a failure here, never a pass.
+test: $(STAMP) $(CODEX)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest ran no tests: failing"; exit 1; fi; exit $$rc
+
+fmt: $(STAMP)
+	$(BIN)/ruff format llmproxy routes tests
+	$(BIN)/ruff check --fix llmproxy routes tests
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check llmproxy routes tests
+	$(BIN)/ruff check llmproxy routes tests
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+check: lint types test
+
+clean:
+	rm -rf $(VENV) .cache *.egg-info .mypy_cache .ruff_cache

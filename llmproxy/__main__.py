@@ -1,0 +1,5 @@
+import sys
+
+from llmproxy.cli import main
+
+sys.exit(main())

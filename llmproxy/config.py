@@ -1,0 +1,137 @@
+"""Settings: strict (unknown keys are errors), built from defaults, the environment, an optional
+TOML file and command-line flags, in increasing order of precedence.
+
+Environment variables (all optional)::
+
+    LLMPROXY_HOST, LLMPROXY_PORT
+    LLMPROXY_ALLOW_UPSTREAM        upstream URL prefixes exempt from the default policy,
+                                   separated by commas or whitespace
+    LLMPROXY_REASONING_KEY         secret for reasoning envelopes; replicas must share it
+    LLMPROXY_LOG_FORMAT            json | console
+    LLMPROXY_LOG_LEVEL             debug | info | warning | error
+    LLMPROXY_MODEL_MAP             client model -> upstream model, "gpt-5.5=glm-4.6,..."
+    LLMPROXY_CONFIG                path of a TOML settings file
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from typing import Literal
+
+import msgspec
+
+__all__ = ["ModelProfile", "Settings", "load_settings"]
+
+
+class ModelProfile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """How to talk to one family of upstream models, matched by a glob on the model id.
+
+    ``thinking``: ``budget`` (``thinking.type=enabled`` + ``budget_tokens``), ``adaptive``
+    (``thinking.type=adaptive`` + ``output_config.effort``) or ``none``.
+    """
+
+    match: str
+    thinking: Literal["budget", "adaptive", "none"] = "budget"
+    #: ``max_tokens`` when the client sends no ``max_output_tokens`` (Codex never does).
+    default_max_tokens: int = 32000
+    #: The model's own ceiling; client values above it are clamped.
+    max_tokens_limit: int = 64000
+    #: False for models that refuse temperature/top_p entirely.
+    sampling: bool = True
+    #: True for models that refuse temperature and top_p together.
+    one_sampling_param: bool = False
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: URL prefixes (origin, or origin + path) allowed even where the default policy refuses.
+    allow_upstream: list[str] = msgspec.field(default_factory=list)
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: Secret for reasoning envelopes. Unset: a random per-process key (logged as a warning);
+    #: envelopes then do not survive a restart or another replica, and thinking is dropped.
+    reasoning_key: str | None = None
+    #: Client model name -> upstream model name.
+    model_map: dict[str, str] = msgspec.field(default_factory=dict)
+    #: Extra model profiles, tried before the built-in table.
+    models: list[ModelProfile] = msgspec.field(default_factory=list)
+    #: Limits.
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_sse_line_bytes: int = 4 * 1024 * 1024
+    max_error_body_bytes: int = 256 * 1024
+    max_reply_bytes: int = 64 * 1024 * 1024
+    #: Timeouts, seconds.
+    connect_timeout: float = 10.0
+    first_byte_timeout: float = 120.0
+    idle_timeout: float = 300.0
+    #: Upstream silence after which the client gets a keep-alive event, seconds.
+    heartbeat_interval: float = 15.0
+    #: Seconds in-flight streams get to finish after SIGTERM.
+    shutdown_grace: float = 30.0
+
+
+_ENV: Mapping[str, str] = {
+    "LLMPROXY_HOST": "host",
+    "LLMPROXY_PORT": "port",
+    "LLMPROXY_ALLOW_UPSTREAM": "allow_upstream",
+    "LLMPROXY_REASONING_KEY": "reasoning_key",
+    "LLMPROXY_LOG_FORMAT": "log_format",
+    "LLMPROXY_LOG_LEVEL": "log_level",
+    "LLMPROXY_MODEL_MAP": "model_map",
+}
+
+
+def _split_list(value: str) -> list[str]:
+    return [p for p in value.replace(",", " ").split() if p]
+
+
+def _parse_model_map(value: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in _split_list(value):
+        client, sep, upstream = pair.partition("=")
+        if not sep or not client or not upstream:
+            raise ValueError(f"model map entry {pair!r} is not client=upstream")
+        out[client] = upstream
+    return out
+
+
+def load_settings(
+    overrides: Mapping[str, object] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+) -> Settings:
+    """Defaults < TOML file < environment < ``overrides`` (command-line flags)."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, object] = {}
+    path = config_file or env.get("LLMPROXY_CONFIG")
+    if path:
+        with open(path, "rb") as f:
+            raw.update(tomllib.load(f))
+    for var, key in _ENV.items():
+        env_value = env.get(var)
+        if not env_value:
+            continue
+        if key == "allow_upstream":
+            raw[key] = _split_list(env_value)
+        elif key == "model_map":
+            raw[key] = _parse_model_map(env_value)
+        else:
+            raw[key] = env_value
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key == "allow_upstream":
+            existing = raw.get(key)
+            merged = list(existing) if isinstance(existing, list) else []
+            merged.extend(value if isinstance(value, list) else [value])
+            raw[key] = merged
+        else:
+            raw[key] = value
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as e:
+        raise ValueError(f"invalid settings: {e}") from e

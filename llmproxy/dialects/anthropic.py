@@ -1,0 +1,150 @@
+"""Anthropic Messages wire types, shared by every route that talks to (or presents) Messages.
+
+Lenient where the provider owns the schema: unknown fields are ignored, unknown event, block and
+delta types are recognised as such so a translator can skip and count them. Decoders are built
+once, at import.
+
+Stream events (https://docs.claude.com/en/api/messages-streaming)::
+
+    message_start → (content_block_start → content_block_delta* → content_block_stop)*
+                  → message_delta+ → message_stop          with ping anywhere, error possible
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+__all__ = [
+    "EVENT_TYPES",
+    "BlockStart",
+    "BlockStop",
+    "Delta",
+    "ErrorEvent",
+    "MessageDelta",
+    "MessageStart",
+    "StreamUsage",
+    "decode_error_body",
+    "decode_event",
+]
+
+
+class StreamUsage(msgspec.Struct, gc=False):
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    output_tokens_details: dict[str, Any] | None = None
+    server_tool_use: dict[str, Any] | None = None
+    service_tier: str | None = None
+
+
+class StartMessage(msgspec.Struct, gc=False):
+    id: str = ""
+    model: str = ""
+    usage: StreamUsage | None = None
+
+
+class MessageStart(msgspec.Struct, tag="message_start", gc=False):
+    message: StartMessage
+
+
+class BlockStart(msgspec.Struct, tag="content_block_start", gc=False):
+    index: int
+    #: Kept raw: block types grow (server tools, containers); the translator decodes what it
+    #: knows by ``type``.
+    content_block: dict[str, Any]
+
+
+class Delta(msgspec.Struct, tag="content_block_delta", gc=False):
+    index: int
+    delta: dict[str, Any]
+
+
+class BlockStop(msgspec.Struct, tag="content_block_stop", gc=False):
+    index: int
+
+
+class MessageDeltaBody(msgspec.Struct, gc=False):
+    stop_reason: str | None = None
+    stop_sequence: str | None = None
+    stop_details: dict[str, Any] | None = None
+
+
+class MessageDelta(msgspec.Struct, tag="message_delta", gc=False):
+    delta: MessageDeltaBody
+    usage: StreamUsage | None = None
+
+
+class MessageStop(msgspec.Struct, tag="message_stop", gc=False):
+    pass
+
+
+class Ping(msgspec.Struct, tag="ping", gc=False):
+    pass
+
+
+class ErrorDetail(msgspec.Struct, gc=False):
+    type: str = "api_error"
+    message: str = ""
+
+
+class ErrorEvent(msgspec.Struct, tag="error", gc=False):
+    error: ErrorDetail = msgspec.field(default_factory=ErrorDetail)
+
+
+Event = (
+    MessageStart | BlockStart | Delta | BlockStop | MessageDelta | MessageStop | Ping | ErrorEvent
+)
+
+EVENT_TYPES: Final = frozenset(
+    {
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+        "ping",
+        "error",
+    }
+)
+
+_event_decoder: Final = msgspec.json.Decoder(Event)
+
+
+def decode_event(data: str | bytes) -> Event:
+    """Decode one SSE ``data`` payload. Raises ``msgspec.DecodeError`` or ``ValidationError``
+    (unknown ``type`` included); callers check ``EVENT_TYPES`` first to skip unknown types."""
+    return _event_decoder.decode(data)
+
+
+class ErrorBody(msgspec.Struct):
+    error: ErrorDetail = msgspec.field(default_factory=ErrorDetail)
+    request_id: str | None = None
+
+
+_error_decoder: Final = msgspec.json.Decoder(ErrorBody)
+
+#: The HTTP status Anthropic documents for each error type (used for in-stream errors).
+STATUS_BY_ERROR_TYPE: Final = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def decode_error_body(body: bytes) -> ErrorBody | None:
+    """An Anthropic error body, or None when the upstream sent something else (HTML, text)."""
+    try:
+        return _error_decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None

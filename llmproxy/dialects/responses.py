@@ -1,0 +1,298 @@
+"""OpenAI Responses wire types (the surface ``claude2codex`` presents), shared by routes.
+
+Output structs are strict and complete: strongly typed clients reject objects that lack fields
+their SDK marks required, so every item and event carries all of them. Fields that are omitted
+when absent (``namespace``, ``encrypted_content``) are the only ones with defaults, and the
+structs use ``omit_defaults``. Request-echo fields of ``Response`` are ``msgspec.Raw``: the
+client's own bytes, returned untouched.
+
+Event catalogue and order: protocol reference §3 (openai-python ``types/responses``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+ItemStatus = Literal["in_progress", "completed", "incomplete"]
+
+
+class _Out(msgspec.Struct, omit_defaults=True, tag_field="type", gc=False):
+    pass
+
+
+# -- content parts and items -------------------------------------------------------------------
+
+
+class OutputText(_Out, tag="output_text"):
+    text: str
+    annotations: list[Any]
+    logprobs: list[Any]
+
+
+class Refusal(_Out, tag="refusal"):
+    refusal: str
+
+
+class SummaryText(_Out, tag="summary_text"):
+    text: str
+
+
+class MessageItem(_Out, tag="message"):
+    id: str
+    status: ItemStatus
+    role: str
+    content: list[OutputText | Refusal]
+
+
+class ReasoningItem(_Out, tag="reasoning"):
+    id: str
+    summary: list[SummaryText]
+    status: ItemStatus | None = None
+    encrypted_content: str | None = None
+
+
+class FunctionCallItem(_Out, tag="function_call"):
+    id: str
+    call_id: str
+    name: str
+    arguments: str
+    status: ItemStatus
+    namespace: str | None = None
+
+
+class CustomToolCallItem(_Out, tag="custom_tool_call"):
+    id: str
+    call_id: str
+    name: str
+    input: str
+    status: ItemStatus
+    namespace: str | None = None
+
+
+OutputItem = MessageItem | ReasoningItem | FunctionCallItem | CustomToolCallItem
+
+
+# -- the Response object ---------------------------------------------------------------------------
+
+
+class InputTokensDetails(msgspec.Struct, gc=False):
+    cached_tokens: int
+    cache_write_tokens: int
+
+
+class OutputTokensDetails(msgspec.Struct, gc=False):
+    reasoning_tokens: int
+
+
+class ResponseUsage(msgspec.Struct, gc=False):
+    input_tokens: int
+    input_tokens_details: InputTokensDetails
+    output_tokens: int
+    output_tokens_details: OutputTokensDetails
+    total_tokens: int
+
+
+class ResponseError(msgspec.Struct, gc=False):
+    code: str
+    message: str
+
+
+class IncompleteDetails(msgspec.Struct, gc=False):
+    reason: str
+
+
+_NULL = msgspec.Raw(b"null")
+
+
+class Response(msgspec.Struct, kw_only=True, gc=False):
+    id: str
+    object: str = "response"
+    created_at: int
+    status: str
+    background: bool = False
+    completed_at: int | None = None
+    error: ResponseError | None = None
+    incomplete_details: IncompleteDetails | None = None
+    instructions: msgspec.Raw = _NULL
+    max_output_tokens: int | None = None
+    max_tool_calls: int | None = None
+    model: str
+    output: list[OutputItem]
+    parallel_tool_calls: bool = True
+    previous_response_id: str | None = None
+    prompt_cache_key: str | None = None
+    reasoning: msgspec.Raw = _NULL
+    safety_identifier: str | None = None
+    service_tier: str | None = None
+    store: bool = False
+    temperature: float | None = None
+    text: msgspec.Raw = _NULL
+    tool_choice: msgspec.Raw = msgspec.Raw(b'"auto"')
+    tools: msgspec.Raw = msgspec.Raw(b"[]")
+    top_logprobs: int | None = None
+    top_p: float | None = None
+    truncation: str = "disabled"
+    usage: ResponseUsage | None = None
+    user: str | None = None
+    metadata: msgspec.Raw = msgspec.Raw(b"{}")
+
+
+# -- stream events -------------------------------------------------------------------------------
+
+
+class _Event(msgspec.Struct, tag_field="type", gc=False):
+    sequence_number: int
+
+
+class ResponseCreated(_Event, tag="response.created"):
+    response: Response
+
+
+class ResponseInProgress(_Event, tag="response.in_progress"):
+    response: Response
+
+
+class ResponseCompleted(_Event, tag="response.completed"):
+    response: Response
+
+
+class ResponseIncomplete(_Event, tag="response.incomplete"):
+    response: Response
+
+
+class ResponseFailed(_Event, tag="response.failed"):
+    response: Response
+
+
+class OutputItemAdded(_Event, tag="response.output_item.added"):
+    output_index: int
+    item: OutputItem
+
+
+class OutputItemDone(_Event, tag="response.output_item.done"):
+    output_index: int
+    item: OutputItem
+
+
+class ContentPartAdded(_Event, tag="response.content_part.added"):
+    item_id: str
+    output_index: int
+    content_index: int
+    part: OutputText | Refusal
+
+
+class ContentPartDone(_Event, tag="response.content_part.done"):
+    item_id: str
+    output_index: int
+    content_index: int
+    part: OutputText | Refusal
+
+
+class OutputTextDelta(_Event, tag="response.output_text.delta"):
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str
+    logprobs: list[Any]
+
+
+class OutputTextDone(_Event, tag="response.output_text.done"):
+    item_id: str
+    output_index: int
+    content_index: int
+    text: str
+    logprobs: list[Any]
+
+
+class RefusalDelta(_Event, tag="response.refusal.delta"):
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str
+
+
+class RefusalDone(_Event, tag="response.refusal.done"):
+    item_id: str
+    output_index: int
+    content_index: int
+    refusal: str
+
+
+class FunctionCallArgumentsDelta(_Event, tag="response.function_call_arguments.delta"):
+    item_id: str
+    output_index: int
+    delta: str
+
+
+class FunctionCallArgumentsDone(_Event, tag="response.function_call_arguments.done"):
+    item_id: str
+    output_index: int
+    name: str
+    arguments: str
+
+
+class CustomToolCallInputDelta(_Event, tag="response.custom_tool_call_input.delta"):
+    item_id: str
+    output_index: int
+    delta: str
+
+
+class CustomToolCallInputDone(_Event, tag="response.custom_tool_call_input.done"):
+    item_id: str
+    output_index: int
+    input: str
+
+
+class ReasoningSummaryPartAdded(_Event, tag="response.reasoning_summary_part.added"):
+    item_id: str
+    output_index: int
+    summary_index: int
+    part: SummaryText
+
+
+class ReasoningSummaryPartDone(_Event, tag="response.reasoning_summary_part.done"):
+    item_id: str
+    output_index: int
+    summary_index: int
+    part: SummaryText
+
+
+class ReasoningSummaryTextDelta(_Event, tag="response.reasoning_summary_text.delta"):
+    item_id: str
+    output_index: int
+    summary_index: int
+    delta: str
+
+
+class ReasoningSummaryTextDone(_Event, tag="response.reasoning_summary_text.done"):
+    item_id: str
+    output_index: int
+    summary_index: int
+    text: str
+
+
+StreamEvent = (
+    ResponseCreated
+    | ResponseInProgress
+    | ResponseCompleted
+    | ResponseIncomplete
+    | ResponseFailed
+    | OutputItemAdded
+    | OutputItemDone
+    | ContentPartAdded
+    | ContentPartDone
+    | OutputTextDelta
+    | OutputTextDone
+    | RefusalDelta
+    | RefusalDone
+    | FunctionCallArgumentsDelta
+    | FunctionCallArgumentsDone
+    | CustomToolCallInputDelta
+    | CustomToolCallInputDone
+    | ReasoningSummaryPartAdded
+    | ReasoningSummaryPartDone
+    | ReasoningSummaryTextDelta
+    | ReasoningSummaryTextDone
+)

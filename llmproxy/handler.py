@@ -1,0 +1,424 @@
+"""The I/O shell: the one place that reads client requests, calls upstreams and writes replies.
+
+Everything else (URL parsing, policy, translation) is pure and is called from here. One client
+request runs through ``Gateway.handle``:
+
+1. parse the path (``llmproxy.urls``), look the route up, check the upstream (policy);
+2. read the body (bounded), let the route ``open`` an Exchange;
+3. send the upstream request; an HTTP error before the stream becomes the route's error reply;
+4. stream: read a chunk, parse SSE, translate, write every resulting client event in one write,
+   and only then read the next chunk (the client's pace bounds the gateway's memory); while the
+   upstream is silent, ask the translator for a heartbeat;
+5. the terminal event ends the reply and the upstream connection; a client that goes away
+   cancels the handler (``handler_cancellation``), which closes the upstream connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Final
+
+import aiohttp
+from aiohttp import web
+
+from llmproxy.config import Settings
+from llmproxy.contract import (
+    ClientEvent,
+    ClientRequest,
+    Exchange,
+    Reply,
+    Route,
+    StreamTranslator,
+    Usage,
+)
+from llmproxy.dialects.openai import gateway_error_reply
+from llmproxy.errors import (
+    GatewayError,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+)
+from llmproxy.logs import get_logger
+from llmproxy.metrics import Metrics
+from llmproxy.registry import Registry
+from llmproxy.sse import SSEDecoder, SSELineTooLong, encode_event
+from llmproxy.upstream.client import UpstreamClient, header_view, read_limited
+from llmproxy.upstream.policy import UpstreamPolicy, UpstreamTarget
+from llmproxy.urls import parse_target, split_route
+
+__all__ = ["FORWARDED_HEADERS", "Gateway"]
+
+#: Client headers a route may see. Everything else (cookies, hop-by-hop and forwarding
+#: headers, client fingerprints) stays at the gateway.
+FORWARDED_HEADERS: Final = frozenset(
+    {
+        "authorization",
+        "x-api-key",
+        "anthropic-version",
+        "anthropic-beta",
+        "content-type",
+        "accept",
+    }
+)
+
+_log = get_logger("llmproxy.request")
+
+
+@dataclass(slots=True)
+class _Record:
+    """What the canonical log line and the metrics say about one request."""
+
+    request_id: str
+    started: float
+    route: str = "-"
+    upstream_host: str | None = None
+    model: str | None = None
+    status: int | None = None
+    upstream_status: int | None = None
+    outcome: str = "internal_error"
+    first_byte: float | None = None
+    waited: float = 0.0  # seconds spent awaiting the upstream or the client
+    events_in: int = 0
+    events_out: int = 0
+    usage: Usage | None = None
+    error: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        metrics: Metrics,
+        upstream: UpstreamClient,
+    ) -> None:
+        self.settings: Final = settings
+        self.registry: Final = registry
+        self.metrics: Final = metrics
+        self.upstream: Final = upstream
+        self.policy: Final = UpstreamPolicy(settings.allow_upstream)
+        self.draining = False
+        self.in_flight: set[asyncio.Task[object]] = set()
+
+    # -- entry ---------------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        rid = _request_id(request)
+        rec = _Record(request_id=rid, started=time.monotonic())
+        task = asyncio.current_task()
+        if task is not None:
+            self.in_flight.add(task)
+        route: Route | None = None
+        try:
+            route_name, rest = split_route(request.raw_path)
+            if route_name in self.registry:
+                route = self.registry[route_name]
+                rec.route = route_name
+            response = await self._handle(request, rec, route_name, rest, route)
+            return response
+        except asyncio.CancelledError:
+            rec.outcome = "cancelled"
+            if rec.route != "-":
+                self.metrics.disconnects.labels(rec.route).inc()
+            raise
+        finally:
+            if task is not None:
+                self.in_flight.discard(task)
+            self._finish(rec)
+
+    async def _handle(
+        self, request: web.Request, rec: _Record, route_name: str, rest: str, route: Route | None
+    ) -> web.StreamResponse:
+        exchange: Exchange | None = None
+        try:
+            if self.draining:
+                raise ServiceUnavailable("the gateway is shutting down; retry on another replica")
+            if route is None:
+                route = self.registry.lookup(route_name)  # raises RouteNotFound
+            target = parse_target(route.name, rest, request.method, route.endpoints)
+            checked = self.policy.check(target.upstream)
+            rec.upstream_host = checked.host
+            body = await self._read_body(request)
+            creq = ClientRequest(
+                route=route.name,
+                endpoint=target.endpoint,
+                upstream=checked.base,
+                headers={
+                    k.lower(): v
+                    for k, v in request.headers.items()
+                    if k.lower() in FORWARDED_HEADERS
+                },
+                body=body,
+                request_id=rec.request_id,
+                received_at=time.time(),
+            )
+            exchange = route.open(creq)
+            rec.model = exchange.model
+            return await self._exchange(request, rec, route, exchange, checked)
+        except GatewayError as e:
+            rec.error = f"{type(e).__name__}: {e.message}"
+            rec.outcome = "upstream_error" if e.http_status >= 500 else "client_error"
+            if exchange is not None:
+                reply = exchange.render_error(e)
+            elif route is not None:
+                reply = route.render_error(e)
+            else:
+                reply = gateway_error_reply(e)
+            return self._reply(reply, rec)
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        limit = self.settings.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    # -- upstream ------------------------------------------------------------------------------
+
+    async def _exchange(
+        self,
+        request: web.Request,
+        rec: _Record,
+        route: Route,
+        exchange: Exchange,
+        target: UpstreamTarget,
+    ) -> web.StreamResponse:
+        ureq = exchange.upstream_request()
+        t0 = time.monotonic()
+        async with self.upstream.open(target, ureq) as resp:
+            rec.waited += time.monotonic() - t0
+            rec.upstream_status = resp.status
+            self.metrics.upstream_responses.labels(route.name, f"{resp.status // 100}xx").inc()
+            headers = header_view(resp)
+            if resp.status >= 400:
+                t0 = time.monotonic()
+                body = await read_limited(
+                    resp, self.settings.max_error_body_bytes, self.settings.first_byte_timeout
+                )
+                rec.waited += time.monotonic() - t0
+                raise exchange.upstream_error(resp.status, headers, body)
+            if not ureq.stream:
+                t0 = time.monotonic()
+                body = await read_limited(
+                    resp, self.settings.max_reply_bytes, self.settings.idle_timeout
+                )
+                rec.waited += time.monotonic() - t0
+                reply = exchange.reply(resp.status, headers, body)
+                rec.outcome = "ok" if reply.status < 400 else "upstream_error"
+                return self._reply(reply, rec)
+            return await self._pump(request, rec, route, exchange, resp)
+
+    async def _pump(
+        self,
+        request: web.Request,
+        rec: _Record,
+        route: Route,
+        exchange: Exchange,
+        resp: aiohttp.ClientResponse,
+    ) -> web.StreamResponse:
+        translator = exchange.stream()
+        decoder = SSEDecoder(max_line=self.settings.max_sse_line_bytes)
+        out_stream: web.StreamResponse | None = None
+        heartbeat = self.settings.heartbeat_interval
+        idle_limit = self.settings.idle_timeout
+        content = resp.content
+        silent_since = time.monotonic()
+        gauge = self.metrics.streams.labels(route.name)
+        counted = False
+        try:
+            while not translator.done:
+                t0 = time.monotonic()
+                out: list[ClientEvent]
+                try:
+                    async with asyncio.timeout(min(heartbeat, idle_limit)):
+                        chunk = await content.readany()
+                except TimeoutError:
+                    now = time.monotonic()
+                    rec.waited += now - t0
+                    if now - silent_since >= idle_limit:
+                        out = translator.fail(
+                            UpstreamTimeout(f"the upstream sent nothing for {idle_limit:g} seconds")
+                        )
+                    else:
+                        out = translator.heartbeat()
+                except aiohttp.ClientError as e:
+                    rec.waited += time.monotonic() - t0
+                    out = translator.fail(
+                        UpstreamProtocolError(
+                            f"the upstream connection broke mid-stream: {type(e).__name__}"
+                        )
+                    )
+                else:
+                    now = time.monotonic()
+                    rec.waited += now - t0
+                    silent_since = now
+                    if not chunk:
+                        out = [] if translator.done else self._close(decoder, translator, rec)
+                    else:
+                        try:
+                            events = decoder.feed(chunk)
+                        except SSELineTooLong as e:
+                            out = translator.fail(UpstreamProtocolError(str(e)))
+                        else:
+                            rec.events_in += len(events)
+                            out = []
+                            for ev in events:
+                                out.extend(translator.feed(ev))
+                                if translator.done:
+                                    break
+                if not out:
+                    continue
+                rec.events_out += len(out)
+                if not exchange.client_streams:
+                    continue
+                if out_stream is None:
+                    out_stream = await self._start_stream(request, rec, route, exchange)
+                    gauge.inc()
+                    counted = True
+                data = b"".join(encode_event(e.data, e.event) for e in out)
+                t0 = time.monotonic()
+                await out_stream.write(data)
+                rec.waited += time.monotonic() - t0
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            rec.outcome = "cancelled"
+            self.metrics.disconnects.labels(route.name).inc()
+            if out_stream is None:
+                raise
+            return out_stream
+        finally:
+            if counted:
+                gauge.dec()
+            rec.usage = translator.usage
+            self.metrics.events_in.labels(route.name).inc(rec.events_in)
+            self.metrics.events_out.labels(route.name).inc(rec.events_out)
+            if translator.skipped:
+                self.metrics.skipped.labels(route.name).inc(translator.skipped)
+
+        err = translator.error
+        if err is not None:
+            rec.error = f"{type(err).__name__}: {err.message}"
+        if not exchange.client_streams:
+            reply = exchange.collect(translator)
+            rec.outcome = _outcome(reply.status, err)
+            return self._reply(reply, rec)
+        rec.outcome = "upstream_error" if err is not None else "ok"
+        if out_stream is None:  # the upstream produced nothing translatable at all
+            raise err or UpstreamProtocolError("the upstream stream was empty")
+        await out_stream.write_eof()
+        return out_stream
+
+    @staticmethod
+    def _close(
+        decoder: SSEDecoder, translator: StreamTranslator, rec: _Record
+    ) -> list[ClientEvent]:
+        out: list[ClientEvent] = []
+        for ev in decoder.close():
+            rec.events_in += 1
+            out.extend(translator.feed(ev))
+            if translator.done:
+                return out
+        out.extend(translator.close())
+        return out
+
+    async def _start_stream(
+        self, request: web.Request, rec: _Record, route: Route, exchange: Exchange
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(status=200)
+        resp.content_type = route.stream_content_type
+        resp.headers["Cache-Control"] = "no-cache"
+        resp.headers["X-Accel-Buffering"] = "no"
+        resp.headers["x-request-id"] = rec.request_id
+        for k, v in exchange.stream_headers().items():
+            resp.headers[k] = v
+        rec.status = 200
+        await resp.prepare(request)
+        rec.first_byte = time.monotonic()
+        return resp
+
+    # -- replies and bookkeeping ---------------------------------------------------------------
+
+    def _reply(self, reply: Reply, rec: _Record) -> web.Response:
+        rec.status = reply.status
+        rec.first_byte = time.monotonic()
+        headers: dict[str, str] = {"x-request-id": rec.request_id}
+        headers.update(reply.headers)
+        return web.Response(
+            status=reply.status,
+            body=reply.body,
+            content_type=reply.content_type,
+            headers=headers,
+        )
+
+    def _finish(self, rec: _Record) -> None:
+        end = time.monotonic()
+        duration = end - rec.started
+        route = rec.route
+        m = self.metrics
+        if route != "-":
+            m.requests.labels(route, rec.outcome).inc()
+            m.duration.labels(route).observe(duration)
+            if rec.first_byte is not None:
+                m.first_event.labels(route).observe(rec.first_byte - rec.started)
+            m.overhead.labels(route).observe(max(0.0, duration - rec.waited))
+            if rec.usage is not None:
+                u = rec.usage
+                tok = m.tokens
+                tok.labels(route, "input").inc(u.input)
+                tok.labels(route, "output").inc(u.output)
+                tok.labels(route, "cache_read").inc(u.cache_read)
+                tok.labels(route, "cache_write").inc(u.cache_write)
+                tok.labels(route, "reasoning").inc(u.reasoning)
+        fields: dict[str, object] = {
+            "request_id": rec.request_id,
+            "route": route,
+            "upstream_host": rec.upstream_host,
+            "model": rec.model,
+            "status": rec.status,
+            "upstream_status": rec.upstream_status,
+            "outcome": rec.outcome,
+            "duration_ms": round(duration * 1000, 2),
+            "ttfb_ms": None
+            if rec.first_byte is None
+            else round((rec.first_byte - rec.started) * 1000, 2),
+            "overhead_ms": round(max(0.0, duration - rec.waited) * 1000, 3),
+            "events_in": rec.events_in,
+            "events_out": rec.events_out,
+        }
+        if rec.usage is not None:
+            u = rec.usage
+            fields.update(
+                input_tokens=u.input,
+                output_tokens=u.output,
+                cache_read_tokens=u.cache_read,
+                cache_write_tokens=u.cache_write,
+                reasoning_tokens=u.reasoning,
+            )
+        if rec.error:
+            fields["error"] = rec.error
+        _log.info("request", **fields)
+
+
+def _outcome(status: int, err: GatewayError | None) -> str:
+    if status < 400:
+        return "ok"
+    if err is not None or status >= 500:
+        return "upstream_error"
+    return "client_error"
+
+
+def _request_id(request: web.Request) -> str:
+    rid = request.headers.get("x-request-id", "")
+    if 0 < len(rid) <= 128 and rid.isascii() and rid.isprintable():
+        return rid
+    return "req_" + uuid.uuid4().hex

@@ -1,0 +1,222 @@
+"""The claude2codex route: OpenAI Responses for the client, Anthropic Messages upstream."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+import msgspec
+
+from llmproxy.config import Settings
+from llmproxy.contract import (
+    ClientRequest,
+    Endpoint,
+    Reply,
+    StreamTranslator,
+    UpstreamRequest,
+)
+from llmproxy.dialects import anthropic as A
+from llmproxy.errors import (
+    GatewayError,
+    RouteNotFound,
+    UpstreamProtocolError,
+    UpstreamStatusError,
+)
+from llmproxy.logs import get_logger
+from routes.claude2codex.errors import render_error
+from routes.claude2codex.models import translate_models
+from routes.claude2codex.reasoning import Envelope, profile_for
+from routes.claude2codex.request import Echo, ResponsesRequest, decode_request, translate_request
+from routes.claude2codex.stream import ResponsesStream, ResponseTemplate
+
+__all__ = ["Claude2Codex"]
+
+ANTHROPIC_VERSION: Final = "2023-06-01"
+_RESPONSES: Final = Endpoint("POST", "responses")
+_MODELS: Final = Endpoint("GET", "models")
+_encode: Final = msgspec.json.Encoder().encode
+_log = get_logger("llmproxy.claude2codex")
+
+
+def upstream_headers(req: ClientRequest) -> dict[str, str]:
+    """Credentials and Anthropic headers for the upstream; nothing else of the client's."""
+    h = req.headers
+    out: dict[str, str] = {
+        "anthropic-version": h.get("anthropic-version") or ANTHROPIC_VERSION,
+        "x-request-id": req.request_id,
+    }
+    key = h.get("x-api-key")
+    auth = h.get("authorization", "")
+    token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    if key:
+        out["x-api-key"] = key
+    elif token:
+        out["x-api-key"] = token
+        # Anthropic-compatible providers (GLM, Kimi, DeepSeek, MiniMax) take Bearer tokens;
+        # Anthropic itself reads x-api-key and would treat Authorization as an OAuth token.
+        if "api.anthropic.com" not in req.upstream:
+            out["authorization"] = f"Bearer {token}"
+    if h.get("anthropic-beta"):
+        out["anthropic-beta"] = h["anthropic-beta"]
+    return out
+
+
+class ResponsesExchange:
+    """One ``POST /responses``."""
+
+    def __init__(
+        self, route: Claude2Codex, req: ClientRequest, parsed: ResponsesRequest, echo: Echo
+    ) -> None:
+        self._route = route
+        self._req = req
+        self.model = parsed.model
+        self.client_streams = bool(parsed.stream)
+        upstream_model = route.settings.model_map.get(parsed.model, parsed.model)
+        profile = profile_for(upstream_model, tuple(route.settings.models))
+        self._translated = translate_request(
+            parsed, upstream_model=upstream_model, profile=profile, envelope=route.envelope
+        )
+        t = self._translated
+        if t.thinking_off_reason or t.dropped_items:
+            _log.debug(
+                "translation_notes",
+                request_id=req.request_id,
+                thinking_off=t.thinking_off_reason,
+                dropped=sorted(set(t.dropped_items)),
+            )
+        self._template = ResponseTemplate(
+            model=parsed.model,
+            created_at=int(req.received_at),
+            echo=echo,
+            max_output_tokens=parsed.max_output_tokens,
+            parallel_tool_calls=parsed.parallel_tool_calls is not False,
+            temperature=parsed.temperature,
+            top_p=parsed.top_p,
+            prompt_cache_key=parsed.prompt_cache_key,
+            safety_identifier=parsed.safety_identifier,
+            user=parsed.user,
+            store=bool(parsed.store),
+            truncation=parsed.truncation or "disabled",
+            service_tier=parsed.service_tier,
+        )
+
+    def upstream_request(self) -> UpstreamRequest:
+        headers = upstream_headers(self._req)
+        headers["content-type"] = "application/json"
+        headers["accept"] = "text/event-stream"
+        return UpstreamRequest(
+            method="POST",
+            path="/v1/messages",
+            headers=headers,
+            body=_encode(self._translated.body),
+            stream=True,
+        )
+
+    def upstream_error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
+        return upstream_status_error(status, headers, body)
+
+    def reply(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
+        raise UpstreamProtocolError("the upstream answered a streaming request without a stream")
+
+    def stream(self) -> ResponsesStream:
+        return ResponsesStream(
+            self._template,
+            self._translated.tools,
+            self._route.envelope,
+            self._translated.upstream_model,
+            summaries=self._translated.summaries,
+        )
+
+    def collect(self, translator: StreamTranslator) -> Reply:
+        assert isinstance(translator, ResponsesStream)
+        if translator.error is not None or translator.final is None:
+            return self.render_error(
+                translator.error or UpstreamProtocolError("the upstream stream ended early")
+            )
+        return Reply(status=200, body=_encode(translator.final))
+
+    def render_error(self, error: GatewayError) -> Reply:
+        return render_error(error)
+
+    def stream_headers(self) -> Mapping[str, str]:
+        return {}
+
+
+class ModelsExchange:
+    """``GET /models``: Anthropic's list in OpenAI's shape."""
+
+    client_streams = False
+    model = "-"
+
+    def __init__(self, req: ClientRequest) -> None:
+        self._req = req
+
+    def upstream_request(self) -> UpstreamRequest:
+        return UpstreamRequest(method="GET", path="/v1/models", headers=upstream_headers(self._req))
+
+    def upstream_error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
+        return upstream_status_error(status, headers, body)
+
+    def reply(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
+        try:
+            return Reply(status=200, body=translate_models(body))
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise UpstreamProtocolError(f"the upstream model list is unreadable: {e}") from e
+
+    def stream(self) -> StreamTranslator:
+        raise UpstreamProtocolError("the model list is not a stream")
+
+    def collect(self, translator: StreamTranslator) -> Reply:
+        raise UpstreamProtocolError("the model list is not a stream")
+
+    def render_error(self, error: GatewayError) -> Reply:
+        return render_error(error)
+
+    def stream_headers(self) -> Mapping[str, str]:
+        return {}
+
+
+def upstream_status_error(
+    status: int, headers: Mapping[str, str], body: bytes
+) -> UpstreamStatusError:
+    parsed = A.decode_error_body(body)
+    if parsed is not None and parsed.error.message:
+        message, etype = parsed.error.message, parsed.error.type
+        rid = parsed.request_id or headers.get("request-id")
+    else:
+        message = f"the upstream answered HTTP {status}"
+        etype, rid = None, headers.get("request-id")
+    return UpstreamStatusError(
+        message,
+        upstream_status=status,
+        error_type=etype,
+        retry_after=headers.get("retry-after"),
+        upstream_request_id=rid,
+    )
+
+
+class Claude2Codex:
+    name = "claude2codex"
+    endpoints = (_RESPONSES, _MODELS)
+    stream_content_type = "text/event-stream"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings: Final = settings
+        self.envelope: Final = Envelope(settings.reasoning_key)
+        if self.envelope.ephemeral:
+            _log.warning(
+                "reasoning_key_unset",
+                detail="reasoning envelopes use a per-process key; set LLMPROXY_REASONING_KEY "
+                "(shared by all replicas) so thinking survives restarts and load balancing",
+            )
+
+    def open(self, request: ClientRequest) -> ResponsesExchange | ModelsExchange:
+        if request.endpoint == _RESPONSES:
+            parsed, echo = decode_request(request.body)
+            return ResponsesExchange(self, request, parsed, echo)
+        if request.endpoint == _MODELS:
+            return ModelsExchange(request)
+        raise RouteNotFound(f"{request.endpoint.path} is not served by {self.name}")
+
+    def render_error(self, error: GatewayError) -> Reply:
+        return render_error(error)
