@@ -115,12 +115,15 @@ BUILTIN_PROFILES: Final = (
         max_tokens_limit=128000,
         sampling=False,
     ),
-    ModelProfile(
-        match="claude-*-5*",
-        thinking="adaptive",
-        default_max_tokens=32000,
-        max_tokens_limit=128000,
-        sampling=False,
+    *(
+        ModelProfile(
+            match=f"claude-{family}-5*",
+            thinking="adaptive",
+            default_max_tokens=32000,
+            max_tokens_limit=128000,
+            sampling=False,
+        )
+        for family in ("opus", "sonnet", "haiku")
     ),
     ModelProfile(
         match="claude-5*",
