@@ -145,8 +145,8 @@ class ResponsesExchange:
 class ModelsExchange:
     """``GET /models``: Anthropic's list in OpenAI's shape."""
 
-    client_streams = False
-    model = "-"
+    client_streams: bool = False
+    model: str = "-"
 
     def __init__(self, req: ClientRequest) -> None:
         self._req = req
@@ -196,9 +196,9 @@ def upstream_status_error(
 
 
 class Claude2Codex:
-    name = "claude2codex"
-    endpoints = (_RESPONSES, _MODELS)
-    stream_content_type = "text/event-stream"
+    name: str = "claude2codex"
+    endpoints: tuple[Endpoint, ...] = (_RESPONSES, _MODELS)
+    stream_content_type: str = "text/event-stream"
 
     def __init__(self, settings: Settings) -> None:
         self.settings: Final = settings

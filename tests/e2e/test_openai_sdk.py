@@ -22,7 +22,7 @@ from tests.support.fake_anthropic import (
 
 pytestmark = pytest.mark.e2e
 
-WEATHER_TOOL: dict[str, Any] = {
+WEATHER_TOOL: Any = {
     "type": "function",
     "name": "get_weather",
     "description": "Weather for a city.",
@@ -34,6 +34,17 @@ WEATHER_TOOL: dict[str, Any] = {
     },
     "strict": True,
 }
+
+
+PARIS: Any = [{"role": "user", "content": "Weather in Paris?"}]
+
+
+def oslo_history(items: list[Any], call_id: str) -> Any:
+    return [
+        {"role": "user", "content": "Weather in Oslo?"},
+        *items,
+        {"type": "function_call_output", "call_id": call_id, "output": "rain"},
+    ]
 
 
 def client(gateway: Gateway) -> AsyncOpenAI:
@@ -101,8 +112,8 @@ async def test_tool_loop_with_reasoning_round_trip(gateway: Gateway, fake: FakeA
     async with client(gateway) as c:
         first = await c.responses.create(
             model="claude-sonnet-4-5",
-            input=[{"role": "user", "content": "Weather in Paris?"}],
-            tools=[WEATHER_TOOL],  # type: ignore[list-item]
+            input=PARIS,
+            tools=[WEATHER_TOOL],
             reasoning={"effort": "medium"},
             include=["reasoning.encrypted_content"],
         )
@@ -111,13 +122,13 @@ async def test_tool_loop_with_reasoning_round_trip(gateway: Gateway, fake: FakeA
         call = calls[0]
         assert call.name == "get_weather"
         assert call.arguments == '{"city": "Paris"}'
-        history: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
+        history: Any = [{"role": "user", "content": "Weather in Paris?"}]
         history += [item.model_dump(exclude_none=True) for item in first.output]
         history.append({"type": "function_call_output", "call_id": call.call_id, "output": "sunny"})
         second = await c.responses.create(
             model="claude-sonnet-4-5",
             input=history,
-            tools=[WEATHER_TOOL],  # type: ignore[list-item]
+            tools=[WEATHER_TOOL],
             reasoning={"effort": "medium"},
         )
     assert second.output_text == "It is sunny in Paris."
@@ -142,7 +153,7 @@ async def test_tampered_reasoning_turns_thinking_off(gateway: Gateway, fake: Fak
         first = await c.responses.create(
             model="claude-sonnet-4-5",
             input="Weather in Oslo?",
-            tools=[WEATHER_TOOL],  # type: ignore[list-item]
+            tools=[WEATHER_TOOL],
             reasoning={"effort": "low"},
         )
         items = [item.model_dump(exclude_none=True) for item in first.output]
@@ -153,12 +164,8 @@ async def test_tampered_reasoning_turns_thinking_off(gateway: Gateway, fake: Fak
         call_id = items[1]["call_id"]
         second = await c.responses.create(
             model="claude-sonnet-4-5",
-            input=[
-                {"role": "user", "content": "Weather in Oslo?"},
-                *items,
-                {"type": "function_call_output", "call_id": call_id, "output": "rain"},
-            ],
-            tools=[WEATHER_TOOL],  # type: ignore[list-item]
+            input=oslo_history(items, call_id),
+            tools=[WEATHER_TOOL],
             reasoning={"effort": "low"},
         )
     assert second.status == "completed"
