@@ -31,7 +31,7 @@ HEADERS = {"Authorization": f"Bearer {TEST_KEY}"}
 BODY: dict[str, Any] = {"model": "claude-sonnet-4-5", "input": "hi"}
 
 
-async def post(url: str, body: Any = BODY, **kw: Any) -> tuple[int, dict[str, str], Any]:
+async def post(url: str | URL, body: Any = BODY, **kw: Any) -> tuple[int, dict[str, str], Any]:
     async with (
         aiohttp.ClientSession() as s,
         s.post(url, json=body, headers={**HEADERS, **kw.pop("headers", {})}, **kw) as r,
