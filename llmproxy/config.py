@@ -69,6 +69,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     idle_timeout: float = 300.0
     #: Upstream silence after which the client gets a keep-alive event, seconds.
     heartbeat_interval: float = 15.0
+    #: Upstream retries before the first byte reaches the client (connect errors, 429, 503,
+    #: 529), and the total seconds they may wait (``retry-after`` honoured within it).
+    max_retries: int = 2
+    max_retry_wait: float = 10.0
     #: Seconds in-flight streams get to finish after SIGTERM.
     shutdown_grace: float = 30.0
 

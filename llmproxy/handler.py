@@ -39,6 +39,7 @@ from llmproxy.errors import (
     GatewayError,
     PayloadTooLarge,
     ServiceUnavailable,
+    UpstreamConnectError,
     UpstreamProtocolError,
     UpstreamTimeout,
 )
@@ -48,6 +49,7 @@ from llmproxy.registry import Registry
 from llmproxy.sse import SSEDecoder, SSELineTooLong, encode_event
 from llmproxy.upstream.client import UpstreamClient, header_view, read_limited
 from llmproxy.upstream.policy import UpstreamPolicy, UpstreamTarget
+from llmproxy.upstream.retry import RetryPolicy
 from llmproxy.urls import parse_target, split_route
 
 __all__ = ["FORWARDED_HEADERS", "Gateway"]
@@ -102,6 +104,9 @@ class Gateway:
         self.metrics: Final = metrics
         self.upstream: Final = upstream
         self.policy: Final = UpstreamPolicy(settings.allow_upstream)
+        self.retry: Final = RetryPolicy(
+            max_retries=settings.max_retries, max_wait=settings.max_retry_wait
+        )
         self.draining = False
         self.in_flight: set[asyncio.Task[object]] = set()
 
@@ -195,29 +200,55 @@ class Gateway:
         target: UpstreamTarget,
     ) -> web.StreamResponse:
         ureq = exchange.upstream_request()
-        t0 = time.monotonic()
-        async with self.upstream.open(target, ureq) as resp:
-            rec.waited += time.monotonic() - t0
-            rec.upstream_status = resp.status
-            self.metrics.upstream_responses.labels(route.name, f"{resp.status // 100}xx").inc()
-            headers = header_view(resp)
-            if resp.status >= 400:
+        attempt = 0
+        retry_wait = 0.0
+        while True:
+            reason: str
+            try:
                 t0 = time.monotonic()
-                body = await read_limited(
-                    resp, self.settings.max_error_body_bytes, self.settings.first_byte_timeout
-                )
-                rec.waited += time.monotonic() - t0
-                raise exchange.upstream_error(resp.status, headers, body)
-            if not ureq.stream:
-                t0 = time.monotonic()
-                body = await read_limited(
-                    resp, self.settings.max_reply_bytes, self.settings.idle_timeout
-                )
-                rec.waited += time.monotonic() - t0
-                reply = exchange.reply(resp.status, headers, body)
-                rec.outcome = "ok" if reply.status < 400 else "upstream_error"
-                return self._reply(reply, rec)
-            return await self._pump(request, rec, route, exchange, resp)
+                async with self.upstream.open(target, ureq) as resp:
+                    rec.waited += time.monotonic() - t0
+                    rec.upstream_status = resp.status
+                    self.metrics.upstream_responses.labels(
+                        route.name, f"{resp.status // 100}xx"
+                    ).inc()
+                    headers = header_view(resp)
+                    if resp.status < 400:
+                        if not ureq.stream:
+                            t0 = time.monotonic()
+                            body = await read_limited(
+                                resp, self.settings.max_reply_bytes, self.settings.idle_timeout
+                            )
+                            rec.waited += time.monotonic() - t0
+                            reply = exchange.reply(resp.status, headers, body)
+                            rec.outcome = "ok" if reply.status < 400 else "upstream_error"
+                            return self._reply(reply, rec)
+                        return await self._pump(request, rec, route, exchange, resp)
+                    t0 = time.monotonic()
+                    body = await read_limited(
+                        resp, self.settings.max_error_body_bytes, self.settings.first_byte_timeout
+                    )
+                    rec.waited += time.monotonic() - t0
+                    delay = self.retry.delay(
+                        attempt,
+                        retry_wait,
+                        status=resp.status,
+                        retry_after=headers.get("retry-after"),
+                    )
+                    if delay is None:
+                        raise exchange.upstream_error(resp.status, headers, body)
+                    reason = str(resp.status)
+            except UpstreamConnectError:
+                delay = self.retry.delay(attempt, retry_wait, connect_error=True)
+                if delay is None:
+                    raise
+                reason = "connect"
+            # Nothing has reached the client yet: a retry is invisible to it.
+            self.metrics.retries.labels(route.name, reason).inc()
+            await asyncio.sleep(delay)
+            retry_wait += delay
+            rec.waited += delay
+            attempt += 1
 
     async def _pump(
         self,

@@ -91,7 +91,10 @@ class SSEDecoder:
                 self._line(buf[pos : m.start()], out)
                 pos = m.end()
             self._buf = buf[pos:]
-        if len(self._buf) > self._max_line:
+        # A CR held back above ends the line; it must not count towards the line's length, or
+        # a line of exactly ``max_line`` bytes would be refused only when a chunk ends in its CR.
+        held = len(self._buf) - (1 if self._buf.endswith(b"\r") else 0)
+        if held > self._max_line:
             raise SSELineTooLong(f"SSE line longer than {self._max_line} bytes")
         return out
 

@@ -61,7 +61,9 @@ def parse_target(route: str, rest: str, method: str, endpoints: tuple[Endpoint, 
             f"no upstream in the path: use /{route}/<upstream base URL>/<endpoint>",
             param="path",
         )
-    path_only = rest.rstrip("/")
+    # Match against "/" + rest, so that a path that is only an endpoint ("responses",
+    # "v1/responses") leaves an empty upstream (BadRequest) instead of matching no endpoint.
+    path_only = "/" + rest.rstrip("/")
     best: tuple[Endpoint, str] | None = None
     method_mismatch: Endpoint | None = None
     for ep in sorted(endpoints, key=lambda e: len(e.path), reverse=True):
@@ -85,6 +87,7 @@ def parse_target(route: str, rest: str, method: str, endpoints: tuple[Endpoint, 
     base = base.rstrip("/")
     if base.lower().endswith("/v1"):
         base = base[:-3]
+    base = base[1:].rstrip("/")  # drop the "/" added above
     if not base:
         raise BadRequest(
             f"no upstream in the path: use /{route}/<upstream base URL>/{endpoint.path}",

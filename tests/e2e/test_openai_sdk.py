@@ -183,7 +183,7 @@ async def test_upstream_429_keeps_status_message_and_retry_after(
             429,
             "rate_limit_error",
             "Number of requests has exceeded your rate limit",
-            headers={"retry-after": "7"},
+            headers={"retry-after": "60"},
         )
     )
     async with client(gateway) as c:
@@ -191,7 +191,7 @@ async def test_upstream_429_keeps_status_message_and_retry_after(
             await c.responses.create(model="claude-sonnet-4-5", input="hi")
     err = info.value
     assert err.status_code == 429
-    assert err.response.headers["retry-after"] == "7"
+    assert err.response.headers["retry-after"] == "60"
     assert "exceeded your rate limit" in err.message
     assert err.code == "rate_limit_exceeded"
 

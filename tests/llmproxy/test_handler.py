@@ -352,11 +352,13 @@ async def test_upstream_overloaded_is_503_with_retry_after(
     gateway: Gateway, fake: FakeAnthropic
 ) -> None:
     fake.script.append(
-        ErrorReply(529, "overloaded_error", "Overloaded", headers={"retry-after": "3"})
+        ErrorReply(529, "overloaded_error", "Overloaded", headers={"retry-after": "30"})
     )
     status, headers, body = await post(gateway.base() + "/responses")
+    # A retry-after beyond the gateway's retry budget goes back to the client untouched.
     assert status == 503
-    assert headers["retry-after"] == "3"
+    assert headers["retry-after"] == "30"
+    assert len(fake.requests) == 1
     assert body["error"]["code"] == "server_is_overloaded"
 
 
@@ -398,3 +400,49 @@ async def test_credentials_never_logged_or_echoed(fake: FakeAnthropic) -> None:
     for _, headers, body in bodies:
         assert TEST_KEY not in json.dumps(body)
         assert TEST_KEY not in json.dumps(headers)
+
+
+async def test_overloaded_then_ok_is_retried_invisibly(
+    gateway: Gateway, fake: FakeAnthropic
+) -> None:
+    fake.script.append(
+        ErrorReply(529, "overloaded_error", "Overloaded", headers={"retry-after": "0"})
+    )
+    fake.script.append(ErrorReply(429, "rate_limit_error", "slow down"))
+    status, _, body = await post(gateway.base() + "/responses")
+    assert status == 200, body
+    assert len(fake.requests) == 3
+    async with aiohttp.ClientSession() as s, s.get(gateway.url + "/metrics") as r:
+        metrics = await r.text()
+    assert 'llmproxy_upstream_retries_total{reason="529",route="claude2codex"} 1.0' in metrics
+    assert 'llmproxy_upstream_retries_total{reason="429",route="claude2codex"} 1.0' in metrics
+
+
+async def test_retries_are_bounded(fake: FakeAnthropic) -> None:
+    for _ in range(5):
+        fake.script.append(ErrorReply(529, "overloaded_error", "Overloaded"))
+    gw, server = await start_gateway(make_settings(fake.base_url, max_retries=2), fake.base_url)
+    try:
+        status, _, body = await post(gw.base() + "/responses")
+    finally:
+        await server.close()
+    assert status == 503
+    assert body["error"]["code"] == "server_is_overloaded"
+    assert len(fake.requests) == 3
+
+
+async def test_connect_failure_is_retried_then_502() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"  # nothing listens there
+    gw, server = await start_gateway(make_settings(base), base)
+    try:
+        status, _, body = await post(gw.base() + "/responses")
+        async with aiohttp.ClientSession() as s2, s2.get(gw.url + "/metrics") as r:
+            metrics = await r.text()
+    finally:
+        await server.close()
+    assert status == 502
+    assert body["error"]["code"] == "upstream_connect_error"
+    assert 'llmproxy_upstream_retries_total{reason="connect",route="claude2codex"} 2.0' in metrics
