@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from llmproxy.upstream.retry import RetryPolicy, parse_retry_after
 
-NOW = datetime(2026, 12, 4, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 4, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
