@@ -598,12 +598,22 @@ class ResponsesStream:
         incomplete: str | None = None
         if reason in ("max_tokens", "model_context_window_exceeded"):
             incomplete = "max_output_tokens"
-        elif reason == "refusal":
-            incomplete = "content_filter"
         # Blocks the upstream never stopped are closed as they are.
         for index in sorted(self._blocks):
             self._on_block_stop(A.BlockStop(index=index), out)
         self._close_message(out, "incomplete" if incomplete else "completed")
+        if reason == "refusal":
+            # The model declined. Codex shows only output_text of completed responses (a
+            # refusal part or an incomplete response would be an error it retries), so the
+            # refusal becomes a visible message and the response completes.
+            details = self.stop_details or {}
+            explanation = details.get("explanation")
+            self._text_item(
+                explanation
+                if isinstance(explanation, str) and explanation
+                else "The model declined to answer this request.",
+                out,
+            )
         now = int(self._clock())
         if incomplete is None:
             resp = self._snapshot("completed", usage=self._response_usage(), completed_at=now)
@@ -617,6 +627,16 @@ class ResponsesStream:
             self._emit(out, R.ResponseIncomplete(self._next_seq(), resp))
         self.final = resp
         self.phase = "done"
+
+    def _text_item(self, text: str, out: list[ClientEvent]) -> None:
+        """A whole message item with one text part, with every event a streamed one has."""
+        self._on_block_start(
+            A.BlockStart(index=-1, content_block={"type": "text", "text": ""}), out
+        )
+        block = self._blocks[-1]
+        self._text(block, text, out)
+        self._on_block_stop(A.BlockStop(index=-1), out)
+        self._close_message(out)
 
     def _fail(self, error: GatewayError, out: list[ClientEvent]) -> None:
         self._error = error

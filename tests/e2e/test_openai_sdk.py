@@ -229,3 +229,30 @@ async def test_models_list(gateway: Gateway) -> None:
         models = await c.models.list()
     ids = [m.id for m in models.data]
     assert "claude-sonnet-4-5" in ids
+
+
+async def test_refusal_is_shown_as_text(gateway: Gateway, fake: FakeAnthropic) -> None:
+    fake.script.append(
+        Reply(
+            [text("I started to")],
+            stop_reason="refusal",
+            stop_details={"type": "refusal", "category": "cyber", "explanation": "I can't help."},
+        )
+    )
+    async with client(gateway) as c:
+        resp = await c.responses.create(model="claude-sonnet-4-5", input="hack it")
+    assert resp.status == "completed"
+    assert resp.output_text.endswith("I can't help.")
+    assert all(
+        part.type == "output_text" for m in resp.output if m.type == "message" for part in m.content
+    )
+
+
+async def test_max_tokens_is_incomplete(gateway: Gateway, fake: FakeAnthropic) -> None:
+    fake.script.append(Reply([text("cut sh")], stop_reason="max_tokens"))
+    async with client(gateway) as c:
+        resp = await c.responses.create(model="claude-sonnet-4-5", input="long essay")
+    assert resp.status == "incomplete"
+    assert resp.incomplete_details is not None
+    assert resp.incomplete_details.reason == "max_output_tokens"
+    assert resp.output[0].status == "incomplete"  # type: ignore[union-attr]
