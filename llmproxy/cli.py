@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--config", help="TOML settings file (env LLMPROXY_CONFIG)")
     s.add_argument("--log-format", choices=("json", "console"), help="default json")
     s.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    s.add_argument(
+        "--shutdown-grace",
+        type=float,
+        help="seconds in-flight streams get to finish after SIGTERM (default 30)",
+    )
     r = sub.add_parser("routes", help="list the registered routes")
     r.add_argument("--config")
     return p
@@ -52,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "allow_upstream": args.allow_upstream,
             "log_format": args.log_format,
             "log_level": args.log_level,
+            "shutdown_grace": args.shutdown_grace,
         }
     try:
         settings = load_settings(overrides, config_file=getattr(args, "config", None))
@@ -83,7 +89,7 @@ async def _serve(settings: Settings) -> int:
     started = time.monotonic()
     app = make_app(settings)
     gateway = app[GATEWAY]
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
     await site.start()
@@ -105,8 +111,11 @@ async def _serve(settings: Settings) -> int:
     log.info("draining", in_flight=len(gateway.in_flight), grace_s=settings.shutdown_grace)
     if gateway.in_flight:
         await asyncio.wait(set(gateway.in_flight), timeout=settings.shutdown_grace)
+    # Past the grace period: each remaining stream ends with its dialect's failure event.
     for task in list(gateway.in_flight):
         task.cancel()
+    if gateway.in_flight:
+        await asyncio.wait(set(gateway.in_flight), timeout=2.0)
     await runner.cleanup()
     log.info("stopped")
     return 0

@@ -16,6 +16,7 @@ request runs through ``Gateway.handle``:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -326,6 +327,23 @@ class Gateway:
             self.metrics.disconnects.labels(route.name).inc()
             if out_stream is None:
                 raise
+            return out_stream
+        except asyncio.CancelledError:
+            if not (self.draining and out_stream is not None and not translator.done):
+                raise
+            # The shutdown grace period is over: end the stream in the client's dialect
+            # instead of cutting it, then let the server stop.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            shutdown = ServiceUnavailable("the gateway shut down before the reply finished")
+            rec.error = f"{type(shutdown).__name__}: {shutdown.message}"
+            rec.outcome = "upstream_error"
+            out = translator.fail(shutdown)
+            rec.events_out += len(out)
+            with contextlib.suppress(ConnectionError, aiohttp.ClientConnectionResetError):
+                await out_stream.write(b"".join(encode_event(e.data, e.event) for e in out))
+                await out_stream.write_eof()
             return out_stream
         finally:
             if counted:
