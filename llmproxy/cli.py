@@ -64,7 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as e:
         print(f"llmproxy: {e}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_format, settings.log_level)
+    # ``routes`` prints its answer on stdout; its log lines go to stderr.
+    configure_logging(
+        settings.log_format, settings.log_level, stream=sys.stderr if command == "routes" else None
+    )
     try:
         if command == "routes":
             registry = Registry.from_entry_points(settings)
