@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from llmproxy.app import GATEWAY, make_app
-from llmproxy.config import Settings, load_settings
+from llmproxy.config import Settings, load_settings, parse_pairs
 from llmproxy.logs import configure_logging, get_logger
 from llmproxy.registry import Registry, RegistryError
 
@@ -32,6 +32,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="permit an upstream base URL (origin or prefix) that the default policy refuses, "
         "e.g. http://127.0.0.1:9100; repeatable; env LLMPROXY_ALLOW_UPSTREAM (comma-separated)",
+    )
+    s.add_argument(
+        "--upstream",
+        action="append",
+        metavar="NAME=URL",
+        help="name an upstream: /ROUTE/NAME/... then reaches URL (trusted like "
+        "--allow-upstream); repeatable; env LLMPROXY_UPSTREAMS",
+    )
+    s.add_argument(
+        "--allowlist-only",
+        action="store_true",
+        default=None,
+        help="serve only named upstreams and --allow-upstream prefixes (env "
+        "LLMPROXY_ALLOWLIST_ONLY=1)",
     )
     s.add_argument("--config", help="TOML settings file (env LLMPROXY_CONFIG)")
     s.add_argument("--log-format", choices=("json", "console"), help="default json")
@@ -58,7 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "log_format": args.log_format,
             "log_level": args.log_level,
             "shutdown_grace": args.shutdown_grace,
+            "allowlist_only": args.allowlist_only,
         }
+        if args.upstream:
+            try:
+                overrides["upstreams"] = parse_pairs(",".join(args.upstream))
+            except ValueError as e:
+                print(f"llmproxy: --upstream: {e}", file=sys.stderr)
+                return 2
     try:
         settings = load_settings(overrides, config_file=getattr(args, "config", None))
     except (ValueError, OSError) as e:

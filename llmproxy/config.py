@@ -10,6 +10,8 @@ Environment variables (all optional)::
     LLMPROXY_LOG_FORMAT            json | console
     LLMPROXY_LOG_LEVEL             debug | info | warning | error
     LLMPROXY_MODEL_MAP             client model -> upstream model, "gpt-5.5=glm-4.6,..."
+    LLMPROXY_UPSTREAMS             upstream aliases, "zai=https://api.z.ai/api/anthropic,..."
+    LLMPROXY_ALLOWLIST_ONLY        "1"/"true": serve only aliases and allow_upstream prefixes
     LLMPROXY_CONFIG                path of a TOML settings file
 """
 
@@ -22,7 +24,7 @@ from typing import Literal
 
 import msgspec
 
-__all__ = ["ModelProfile", "Settings", "load_settings"]
+__all__ = ["ModelProfile", "Settings", "load_settings", "parse_pairs"]
 
 
 class ModelProfile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -49,6 +51,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     port: int = 8080
     #: URL prefixes (origin, or origin + path) allowed even where the default policy refuses.
     allow_upstream: list[str] = msgspec.field(default_factory=list)
+    #: Operator-named upstreams: ``/claude2codex/zai/v1/responses`` with
+    #: ``zai = "https://api.z.ai/api/anthropic"``. Trusted like ``allow_upstream``.
+    upstreams: dict[str, str] = msgspec.field(default_factory=dict)
+    #: Refuse every upstream that is neither an alias nor under an ``allow_upstream`` prefix.
+    allowlist_only: bool = False
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: Secret for reasoning envelopes. Unset: a random per-process key (logged as a warning);
@@ -85,6 +92,8 @@ _ENV: Mapping[str, str] = {
     "LLMPROXY_LOG_FORMAT": "log_format",
     "LLMPROXY_LOG_LEVEL": "log_level",
     "LLMPROXY_MODEL_MAP": "model_map",
+    "LLMPROXY_UPSTREAMS": "upstreams",
+    "LLMPROXY_ALLOWLIST_ONLY": "allowlist_only",
 }
 
 
@@ -92,12 +101,13 @@ def _split_list(value: str) -> list[str]:
     return [p for p in value.replace(",", " ").split() if p]
 
 
-def _parse_model_map(value: str) -> dict[str, str]:
+def parse_pairs(value: str) -> dict[str, str]:
+    """``a=b,c=d`` (commas or whitespace between pairs) -> ``{a: b, c: d}``."""
     out: dict[str, str] = {}
     for pair in _split_list(value):
         client, sep, upstream = pair.partition("=")
         if not sep or not client or not upstream:
-            raise ValueError(f"model map entry {pair!r} is not client=upstream")
+            raise ValueError(f"entry {pair!r} is not NAME=VALUE")
         out[client] = upstream
     return out
 
@@ -121,14 +131,19 @@ def load_settings(
             continue
         if key == "allow_upstream":
             raw[key] = _split_list(env_value)
-        elif key == "model_map":
-            raw[key] = _parse_model_map(env_value)
+        elif key in ("model_map", "upstreams"):
+            raw[key] = parse_pairs(env_value)
+        elif key == "allowlist_only":
+            raw[key] = env_value.strip().lower() in ("1", "true", "yes", "on")
         else:
             raw[key] = env_value
     for key, value in (overrides or {}).items():
         if value is None:
             continue
-        if key == "allow_upstream":
+        if key == "upstreams" and isinstance(value, dict):
+            existing_map = raw.get(key)
+            raw[key] = {**(existing_map if isinstance(existing_map, dict) else {}), **value}
+        elif key == "allow_upstream":
             existing = raw.get(key)
             merged = list(existing) if isinstance(existing, list) else []
             merged.extend(value if isinstance(value, list) else [value])

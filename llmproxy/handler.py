@@ -104,7 +104,9 @@ class Gateway:
         self.registry: Final = registry
         self.metrics: Final = metrics
         self.upstream: Final = upstream
-        self.policy: Final = UpstreamPolicy(settings.allow_upstream)
+        self.policy: Final = UpstreamPolicy(
+            settings.allow_upstream, settings.upstreams, allowlist_only=settings.allowlist_only
+        )
         self.retry: Final = RetryPolicy(
             max_retries=settings.max_retries, max_wait=settings.max_retry_wait
         )

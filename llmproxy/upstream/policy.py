@@ -20,8 +20,9 @@ boundary is "trusted": any scheme of http/https, any address.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -52,6 +53,7 @@ _LOCAL_NAMES: Final = frozenset(
     }
 )
 _LOCAL_SUFFIXES: Final = (".localhost", ".local", ".internal", ".localdomain", ".home.arpa")
+_ALIAS: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL: Final = ipaddress.IPv6Network("64:ff9b:1::/48")
 _SIX_TO_FOUR: Final = ipaddress.IPv6Network("2002::/16")
@@ -111,8 +113,24 @@ def _prefix_matches(url: str, prefix: str) -> bool:
 
 
 class UpstreamPolicy:
-    def __init__(self, allow: Sequence[str] = ()) -> None:
+    """``allow``: exempt URL prefixes. ``aliases``: operator-named upstreams
+    (``/claude2codex/zai/v1/responses`` with ``zai = "https://api.z.ai/api/anthropic"``), trusted
+    like exemptions. ``allowlist_only``: refuse every upstream that is neither an alias nor
+    under an ``allow`` prefix (a private deployment that must not relay openly)."""
+
+    def __init__(
+        self,
+        allow: Sequence[str] = (),
+        aliases: Mapping[str, str] | None = None,
+        *,
+        allowlist_only: bool = False,
+    ) -> None:
         self._allow: Final = tuple(self._canonical(p) for p in allow)
+        self._aliases: Final = {name: self._canonical(url) for name, url in (aliases or {}).items()}
+        for name in self._aliases:
+            if not _ALIAS.match(name):
+                raise ValueError(f"upstream alias {name!r} must match {_ALIAS.pattern}")
+        self._allowlist_only: Final = allowlist_only
 
     @staticmethod
     def _canonical(url: str) -> str:
@@ -125,7 +143,16 @@ class UpstreamPolicy:
         return str(u.with_query(None).with_fragment(None)).rstrip("/")
 
     def check(self, base: str) -> UpstreamTarget:
-        """Refuse (``UpstreamNotAllowed``) or accept an upstream base URL; never does I/O."""
+        """Refuse (``UpstreamNotAllowed``) or accept an upstream base URL or alias; no I/O."""
+        if "://" not in base:
+            alias = self._aliases.get(base.strip("/"))
+            if alias is None:
+                raise UpstreamNotAllowed(
+                    "the upstream must be an absolute https URL or a configured alias",
+                    param="upstream",
+                )
+            url = URL(alias)
+            return UpstreamTarget(base=alias, trusted=True, host=(url.host or "").lower())
         try:
             url = URL(base)
         except ValueError as e:
@@ -145,6 +172,10 @@ class UpstreamPolicy:
         for prefix in self._allow:
             if _prefix_matches(canonical, prefix):
                 return UpstreamTarget(base=canonical, trusted=True, host=host)
+        if self._allowlist_only:
+            raise UpstreamNotAllowed(
+                "this gateway only serves its configured upstreams", param="upstream"
+            )
         if url.scheme != "https":
             raise UpstreamNotAllowed(
                 "only https upstreams are allowed (an operator can exempt one with "

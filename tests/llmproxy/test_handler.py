@@ -446,3 +446,23 @@ async def test_connect_failure_is_retried_then_502() -> None:
     assert status == 502
     assert body["error"]["code"] == "upstream_connect_error"
     assert 'llmproxy_upstream_retries_total{reason="connect",route="claude2codex"} 2.0' in metrics
+
+
+async def test_operator_alias_and_allowlist_mode(fake: FakeAnthropic) -> None:
+    settings = make_settings(
+        "https://unused.example", upstreams={"zai": fake.base_url}, allowlist_only=True
+    )
+    settings.allow_upstream.clear()
+    gw, server = await start_gateway(settings, fake.base_url)
+    try:
+        ok = await post(f"{gw.url}/claude2codex/zai/v1/responses")
+        unknown = await post(f"{gw.url}/claude2codex/other/v1/responses")
+        public = await post(f"{gw.url}/claude2codex/https://api.anthropic.com/v1/responses")
+    finally:
+        await server.close()
+    assert ok[0] == 200, ok[2]
+    assert fake.requests[0].path == "/v1/messages"
+    assert unknown[0] == 403
+    assert public[0] == 403
+    assert "configured upstreams" in public[2]["error"]["message"]
+    assert len(fake.requests) == 1
