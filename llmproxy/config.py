@@ -67,6 +67,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     models: list[ModelProfile] = msgspec.field(default_factory=list)
     #: Limits.
     max_body_bytes: int = 32 * 1024 * 1024
+    max_input_items: int = 20000
     max_sse_line_bytes: int = 4 * 1024 * 1024
     max_error_body_bytes: int = 256 * 1024
     max_reply_bytes: int = 64 * 1024 * 1024

@@ -340,6 +340,10 @@ class _Ctx:
     model: str
     reasoning_dropped: int = 0
     dropped: list[str] = field(default_factory=list)
+    #: Client call_id -> the tool_use id of its latest call. Anthropic wants tool_use ids
+    #: unique in the request; clients may reuse a call_id, and sanitising can collide.
+    call_ids: dict[str, str] = field(default_factory=dict)
+    tool_use_ids: set[str] = field(default_factory=set)
 
 
 def _convert_items(items: list[Any], ctx: _Ctx, b: _Builder) -> None:
@@ -370,11 +374,17 @@ def _convert_items(items: list[Any], ctx: _Ctx, b: _Builder) -> None:
             else:
                 raw = item.get("input")
                 tool_input = {"input": raw if isinstance(raw, str) else ""}
+            tool_id = base_id = sanitize_id(call_id)
+            n = 2
+            while tool_id in ctx.tool_use_ids:
+                tool_id, n = f"{base_id}_{n}", n + 1
+            ctx.tool_use_ids.add(tool_id)
+            ctx.call_ids[call_id] = tool_id
             b.add(
                 "assistant",
                 {
                     "type": "tool_use",
-                    "id": sanitize_id(call_id),
+                    "id": tool_id,
                     "name": ctx.tools.anthropic_name(name, ns),
                     "input": tool_input,
                 },
@@ -386,12 +396,17 @@ def _convert_items(items: list[Any], ctx: _Ctx, b: _Builder) -> None:
             output = item.get("output")
             result: dict[str, Any] = {
                 "type": "tool_result",
-                "tool_use_id": sanitize_id(call_id),
+                "tool_use_id": ctx.call_ids.get(call_id, sanitize_id(call_id)),
                 "content": _tool_result_content(output, f"{p}.output"),
             }
             if isinstance(output, dict) and output.get("success") is False:
                 result["is_error"] = True
-            b.add("user", result)
+            if call_id not in ctx.call_ids:
+                # No call before it: an orphan, kept as text (its sanitised id could match
+                # another call's).
+                b.add("user", {"type": "text", "text": _orphan_text(result)})
+            else:
+                b.add("user", result)
         elif itype == "additional_tools":
             tools = item.get("tools")
             if not isinstance(tools, list):

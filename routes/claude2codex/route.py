@@ -17,6 +17,7 @@ from llmproxy.contract import (
 )
 from llmproxy.dialects import anthropic as A
 from llmproxy.errors import (
+    BadRequest,
     GatewayError,
     RouteNotFound,
     UpstreamProtocolError,
@@ -213,6 +214,13 @@ class Claude2Codex:
     def open(self, request: ClientRequest) -> ResponsesExchange | ModelsExchange:
         if request.endpoint == _RESPONSES:
             parsed, echo = decode_request(request.body)
+            limit = self.settings.max_input_items
+            if isinstance(parsed.input, list) and len(parsed.input) > limit:
+                raise BadRequest(
+                    f"input has {len(parsed.input)} items; this gateway accepts at most {limit}",
+                    param="input",
+                    code="too_many_input_items",
+                )
             return ResponsesExchange(self, request, parsed, echo)
         if request.endpoint == _MODELS:
             return ModelsExchange(request)

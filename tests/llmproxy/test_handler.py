@@ -466,3 +466,15 @@ async def test_operator_alias_and_allowlist_mode(fake: FakeAnthropic) -> None:
     assert public[0] == 403
     assert "configured upstreams" in public[2]["error"]["message"]
     assert len(fake.requests) == 1
+
+
+async def test_input_item_limit(fake: FakeAnthropic) -> None:
+    gw, server = await start_gateway(make_settings(fake.base_url, max_input_items=3), fake.base_url)
+    try:
+        items = [{"role": "user", "content": f"m{i}"} for i in range(4)]
+        status, _, body = await post(gw.base() + "/responses", {**BODY, "input": items})
+    finally:
+        await server.close()
+    assert status == 400
+    assert body["error"]["param"] == "input"
+    assert fake.requests == []
