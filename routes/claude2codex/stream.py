@@ -338,6 +338,10 @@ class ResponsesStream:
         self._emit(out, R.OutputItemDone(self._next_seq(), msg.output_index, item))
 
     def _on_block_start(self, ev: A.BlockStart, out: list[ClientEvent]) -> None:
+        # Anthropic streams one block at a time. A block that starts while others are still
+        # open (a broken upstream) first closes them, so items never interleave.
+        for index in sorted(self._blocks):
+            self._on_block_stop(A.BlockStop(index=index), out)
         cb = ev.content_block
         btype = cb.get("type")
         if btype == "text":
@@ -504,7 +508,8 @@ class ResponsesStream:
         seq = self._next_seq
         if block.kind == "message":
             msg = self._message
-            assert msg is not None
+            if msg is None or msg.item_id != block.item_id:
+                return  # its message item was already closed
             text = msg.texts[block.content_index]
             self._emit(
                 out,
