@@ -104,3 +104,48 @@ async def test_codex_apply_patch_creates_a_file(
     assert call["type"] == "tool_use"
     assert call["name"] == "apply_patch"
     assert call["input"] == {"input": patch}
+
+
+async def test_codex_default_model_namespaced_tool_round_trip(
+    gateway: Gateway, fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    """Codex's default model gets "Responses-Lite": tools arrive as namespaces inside an
+    additional_tools input item. A call to ``clock.sleep`` must come back to Codex with its
+    namespace, or Codex cannot dispatch it."""
+
+    def responder(body: dict[str, Any]) -> Reply:
+        if tool_results(body):
+            return Reply([text("Slept.")])
+        return Reply([tool_use("clock__sleep", {"duration_ms": 10})])
+
+    fake.responder = responder
+    result = await run_codex("Sleep 10 ms.", base_url=gateway.base(), workdir=tmp_path, model=None)
+    assert result.ok, result.describe()
+    assert fake.rejections == []
+    first = fake.requests[0].json
+    names = {t["name"] for t in first["tools"]}
+    assert "clock__sleep" in names
+    assert "exec" in names  # the "functions" namespace is Codex's top level
+    outputs = [result_text(r) for r in tool_results(fake.requests[1].json)]
+    assert outputs
+    assert any("sleep" in o.lower() for o in outputs), outputs
+    assert (result.last_message or "").strip() == "Slept."
+
+
+async def test_codex_third_party_model_shows_reasoning_summary(
+    gateway: Gateway, fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    """A model Codex does not know (``claude-sonnet-4-5``) gets ``reasoning: {summary:
+    "auto"}``: thinking is on and streamed as a summary, which Codex displays."""
+    fake.script.append(Reply([thinking("**Planning** a short answer."), text("Done.")]))
+    result = await run_codex(
+        "Say done.", base_url=gateway.base(), workdir=tmp_path, model="claude-sonnet-4-5"
+    )
+    assert result.ok, result.describe()
+    assert fake.rejections == []
+    assert fake.requests[0].json["thinking"] == {"type": "enabled", "budget_tokens": 8192}
+    assert [i["text"] for i in result.items("reasoning")] == ["**Planning** a short answer."]
+    assert result.agent_messages == ["Done."]
+    turn = [e for e in result.events if e.get("type") == "turn.completed"]
+    assert turn[0]["usage"]["input_tokens"] == 12
+    assert turn[0]["usage"]["output_tokens"] == 7
