@@ -12,6 +12,7 @@ Environment variables (all optional)::
     LLMPROXY_MODEL_MAP             client model -> upstream model, "gpt-5.5=glm-4.6,..."
     LLMPROXY_UPSTREAMS             upstream aliases, "zai=https://api.z.ai/api/anthropic,..."
     LLMPROXY_ALLOWLIST_ONLY        "1"/"true": serve only aliases and allow_upstream prefixes
+    LLMPROXY_SHUTDOWN_GRACE        seconds in-flight streams get to finish after SIGTERM
     LLMPROXY_CONFIG                path of a TOML settings file
 """
 
@@ -95,6 +96,7 @@ _ENV: Mapping[str, str] = {
     "LLMPROXY_MODEL_MAP": "model_map",
     "LLMPROXY_UPSTREAMS": "upstreams",
     "LLMPROXY_ALLOWLIST_ONLY": "allowlist_only",
+    "LLMPROXY_SHUTDOWN_GRACE": "shutdown_grace",
 }
 
 

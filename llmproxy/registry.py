@@ -33,7 +33,7 @@ class Registry(Mapping[str, Route]):
         for route in routes:
             if not isinstance(route, Route):
                 raise RegistryError(f"{route!r} does not implement the Route protocol")
-            if not _NAME.match(route.name):
+            if not _NAME.fullmatch(route.name):
                 raise RegistryError(
                     f"route name {route.name!r} must match {_NAME.pattern} (it is a path segment)"
                 )

@@ -125,21 +125,24 @@ class UpstreamPolicy:
         *,
         allowlist_only: bool = False,
     ) -> None:
-        self._allow: Final = tuple(self._canonical(p) for p in allow)
-        self._aliases: Final = {name: self._canonical(url) for name, url in (aliases or {}).items()}
+        self._allow: Final = tuple(self._canonical(p, "allow_upstream entry") for p in allow)
+        self._aliases: Final = {
+            name: _strip_v1(self._canonical(url, f"upstream alias {name!r}"))
+            for name, url in (aliases or {}).items()
+        }
         for name in self._aliases:
-            if not _ALIAS.match(name):
+            if not _ALIAS.fullmatch(name):
                 raise ValueError(f"upstream alias {name!r} must match {_ALIAS.pattern}")
         self._allowlist_only: Final = allowlist_only
 
     @staticmethod
-    def _canonical(url: str) -> str:
+    def _canonical(url: str, what: str) -> str:
         try:
             u = URL(url)
         except ValueError as e:
-            raise ValueError(f"allow_upstream entry {url!r} is not a URL") from e
+            raise ValueError(f"{what} is not a URL") from e
         if u.scheme not in ("http", "https") or not u.host:
-            raise ValueError(f"allow_upstream entry {url!r} must be an http(s) URL with a host")
+            raise ValueError(f"{what} must be an http(s) URL with a host")
         return str(u.with_query(None).with_fragment(None)).rstrip("/")
 
     def check(self, base: str) -> UpstreamTarget:
@@ -188,9 +191,18 @@ class UpstreamPolicy:
                 raise UpstreamNotAllowed(
                     "the upstream address is not publicly routable", param="upstream"
                 )
+        elif "%" in host or "%" in (url.raw_host or ""):
+            raise UpstreamNotAllowed(
+                "the upstream host must not be percent-encoded", param="upstream"
+            )
         elif host in _LOCAL_NAMES or host.endswith(_LOCAL_SUFFIXES) or "." not in host:
             raise UpstreamNotAllowed("the upstream host is a local name", param="upstream")
         return UpstreamTarget(base=canonical, trusted=False, host=host)
+
+
+def _strip_v1(base: str) -> str:
+    # Routes add their own /v1/... path (llmproxy.urls): an alias base ends before it.
+    return base[:-3] if base.lower().endswith("/v1") else base
 
 
 class BlockedAddress(OSError):

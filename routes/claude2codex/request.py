@@ -118,6 +118,7 @@ class Echo(msgspec.Struct):
 _req_decoder: Final = msgspec.json.Decoder(ResponsesRequest)
 _echo_decoder: Final = msgspec.json.Decoder(Echo)
 _PATH: Final = re.compile(r"at `\$\.?(.*)`$")
+_MISSING: Final = re.compile(r"missing required field `([^`]+)`")
 
 
 def decode_request(body: bytes) -> tuple[ResponsesRequest, Echo]:
@@ -128,7 +129,10 @@ def decode_request(body: bytes) -> tuple[ResponsesRequest, Echo]:
         echo = _echo_decoder.decode(body)
     except msgspec.ValidationError as e:
         m = _PATH.search(str(e))
-        raise BadRequest(f"invalid request: {e}", param=m.group(1) if m else None) from None
+        param = m.group(1) if m else None
+        if missing := _MISSING.search(str(e)):  # name the missing field itself
+            param = f"{param}.{missing.group(1)}" if param else missing.group(1)
+        raise BadRequest(f"invalid request: {e}", param=param) from None
     except msgspec.DecodeError as e:
         raise BadRequest(f"the request body is not valid JSON: {e}", param="body") from None
     if echo.instructions == b"":
@@ -358,6 +362,10 @@ def _convert_items(items: list[Any], ctx: _Ctx, b: _Builder) -> None:
             _convert_message(item, p, b)
         elif itype == "reasoning":
             blocks = ctx.envelope.open(item.get("encrypted_content"), ctx.model)
+            if blocks is not None and any(
+                b.get("type") == "thinking" and not b.get("signature") for b in blocks
+            ):
+                blocks = None  # unsigned thinking (a cut stream): the upstream would refuse it
             if blocks is None:
                 ctx.reasoning_dropped += 1
             else:

@@ -27,6 +27,7 @@ Unknown event, block and delta types are skipped and counted (``skipped``).
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -576,7 +577,7 @@ class ResponsesStream:
             raw = "".join(block.parts) or "{}"
             value = _custom_input(raw)
             status = "completed" if value is not None else "incomplete"
-            text = value if value is not None else raw
+            text = value if value is not None else _partial_custom_input(raw)
             if text:
                 self._emit(
                     out,
@@ -649,6 +650,8 @@ class ResponsesStream:
             blk = self._blocks[index]
             if blk.kind in ("function", "custom"):
                 continue  # never hand out a tool call whose input was cut off
+            if blk.kind == "reasoning" and not blk.signature:
+                continue  # unsigned thinking could never be sent back to the upstream
             self._on_block_stop(A.BlockStop(index=index), out)
         self._blocks.clear()
         self._close_message(out, "incomplete")
@@ -695,3 +698,23 @@ def _custom_input(raw: str) -> str | None:
             if isinstance(only, str):
                 return only
     return None
+
+
+_PARTIAL_INPUT: Final = re.compile(r'^\s*\{\s*"input"\s*:\s*"')
+
+
+def _partial_custom_input(raw: str) -> str:
+    """The decodable prefix of a custom tool's ``input`` string cut off mid-JSON (max tokens):
+    what the model wrote so far, never the JSON wrapper."""
+    m = _PARTIAL_INPUT.match(raw)
+    if m is None:
+        return ""
+    body = raw[m.end() :]
+    for cut in range(len(body), max(len(body) - 8, -1), -1):
+        try:
+            value = msgspec.json.decode(('"' + body[:cut] + '"').encode())
+        except msgspec.DecodeError:
+            continue
+        if isinstance(value, str):
+            return value
+    return ""

@@ -485,6 +485,7 @@ class FakeResponsesServer:
         self.requests: list[RecordedRequest] = []
         self.sent_events: list[list[JSONDict]] = []
         self.exhausted = 0
+        self.disconnects = 0
         self._runner: web.AppRunner | None = None
         self._counter = itertools.count(1)
 
@@ -639,10 +640,14 @@ class FakeResponsesServer:
                 **headers,
             },
         )
-        await response.prepare(request)
-        for event in events:
-            if scripted.event_delay:
-                await asyncio.sleep(scripted.event_delay)
-            await response.write(encode_sse(event))
-        await response.write_eof()
+        try:
+            await response.prepare(request)
+            for event in events:
+                if scripted.event_delay:
+                    await asyncio.sleep(scripted.event_delay)
+                await response.write(encode_sse(event))
+            await response.write_eof()
+        except ConnectionResetError:
+            # The client gave up (idle timeout, killed process); not an error of the fake.
+            self.disconnects += 1
         return response
