@@ -10,6 +10,7 @@ default OpenAI-shaped renderer when no route is known yet::
     ├── UpstreamNotAllowed        403    the upstream URL is refused by the upstream policy
     ├── PayloadTooLarge           413    request body over the configured limit
     ├── ServiceUnavailable        503    the gateway is draining (SIGTERM) and takes no new work
+    ├── InternalError             500    a bug in the gateway (logged; no details to the client)
     └── UpstreamError                    talking to the upstream went wrong
         ├── UpstreamConnectError  502    DNS, TCP or TLS failure before any reply
         ├── UpstreamTimeout       504    connect, first byte or idle gap exceeded
@@ -26,6 +27,7 @@ from typing import ClassVar, Final
 __all__ = [
     "BadRequest",
     "GatewayError",
+    "InternalError",
     "PayloadTooLarge",
     "RouteNotFound",
     "ServiceUnavailable",
@@ -80,6 +82,11 @@ class PayloadTooLarge(GatewayError):
 class ServiceUnavailable(GatewayError):
     status = 503
     code = "draining"
+
+
+class InternalError(GatewayError):
+    status = 500
+    code = "internal_error"
 
 
 class UpstreamError(GatewayError):

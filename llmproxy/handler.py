@@ -38,6 +38,7 @@ from llmproxy.contract import (
 from llmproxy.dialects.openai import gateway_error_reply
 from llmproxy.errors import (
     GatewayError,
+    InternalError,
     PayloadTooLarge,
     ServiceUnavailable,
     UpstreamConnectError,
@@ -177,6 +178,18 @@ class Gateway:
                 reply = route.render_error(e)
             else:
                 reply = gateway_error_reply(e)
+            return self._reply(reply, rec)
+        except Exception as e:  # a bug: answer in the client's shape, never with a traceback
+            rec.outcome = "internal_error"
+            rec.error = f"{type(e).__name__} (bug)"
+            _log.exception("internal_error", request_id=rec.request_id, route=rec.route)
+            err = InternalError(f"internal gateway error (request id {rec.request_id})")
+            if exchange is not None:
+                reply = exchange.render_error(err)
+            elif route is not None:
+                reply = route.render_error(err)
+            else:
+                reply = gateway_error_reply(err)
             return self._reply(reply, rec)
 
     async def _read_body(self, request: web.Request) -> bytes:

@@ -12,9 +12,12 @@ Stream events (https://docs.claude.com/en/api/messages-streaming)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 import msgspec
+
+from llmproxy.errors import UpstreamStatusError
 
 __all__ = [
     "EVENT_TYPES",
@@ -27,6 +30,7 @@ __all__ = [
     "StreamUsage",
     "decode_error_body",
     "decode_event",
+    "upstream_status_error",
 ]
 
 
@@ -148,3 +152,22 @@ def decode_error_body(body: bytes) -> ErrorBody | None:
         return _error_decoder.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
+
+
+def upstream_status_error(
+    status: int, headers: Mapping[str, str], body: bytes
+) -> UpstreamStatusError:
+    parsed = decode_error_body(body)
+    if parsed is not None and parsed.error.message:
+        message, etype = parsed.error.message, parsed.error.type
+        rid = parsed.request_id or headers.get("request-id")
+    else:
+        message = f"the upstream answered HTTP {status}"
+        etype, rid = None, headers.get("request-id")
+    return UpstreamStatusError(
+        message,
+        upstream_status=status,
+        error_type=etype,
+        retry_after=headers.get("retry-after"),
+        upstream_request_id=rid,
+    )

@@ -20,8 +20,6 @@ the request whenever the history could not satisfy Anthropic's thinking rules.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -29,21 +27,26 @@ from typing import Any, Final
 import msgspec
 
 from llmproxy.config import ModelProfile
+from llmproxy.dialects.anthropic_request import (
+    EFFORTS,
+    Conversation,
+    declare_history_tools,
+    document_block,
+    finish_turns,
+    image_block,
+    plan_thinking,
+    repair_tool_pairing,
+    sampling_params,
+    strip_thinking,
+    thinking_ok,
+)
+from llmproxy.envelope import Envelope
 from llmproxy.errors import BadRequest
-from routes.claude2codex.reasoning import ADAPTIVE_EFFORT, BUDGET_BY_EFFORT, Envelope
-from routes.claude2codex.tools import ToolMap, sanitize_id
+from routes.claude2codex.tools import ToolMap
 
 __all__ = ["ResponsesRequest", "Translated", "decode_request", "translate_request"]
 
-_IMAGE_TYPES: Final = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-_DATA_URL: Final = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,(.*)$", re.DOTALL)
-_EFFORTS: Final = frozenset({"none", *BUDGET_BY_EFFORT})
-_MIN_BUDGET: Final = 1024
-#: Output room kept beside the thinking budget when the client set no max_output_tokens.
-_ANSWER_ROOM: Final = 8192
 _NO_OUTPUT: Final = "(no output)"
-_NOT_EXECUTED: Final = "This tool call was not executed: the conversation has no result for it."
-_CONTINUE: Final = "(continue)"
 
 #: Hosted-tool history items with nothing to replay to Anthropic (their results live on as the
 #: assistant's own text): dropped.
@@ -152,28 +155,6 @@ class Translated:
     dropped_items: list[str] = field(default_factory=list)
 
 
-@dataclass(slots=True)
-class _Turn:
-    role: str
-    blocks: list[dict[str, Any]]
-
-
-class _Builder:
-    """Accumulates turns, merging consecutive blocks of the same side."""
-
-    def __init__(self) -> None:
-        self.turns: list[_Turn] = []
-        self.system: list[dict[str, Any]] = []
-        self.seen_conversation = False
-
-    def add(self, role: str, block: dict[str, Any]) -> None:
-        self.seen_conversation = True
-        if self.turns and self.turns[-1].role == role:
-            self.turns[-1].blocks.append(block)
-        else:
-            self.turns.append(_Turn(role, [block]))
-
-
 def _text_of(content: object, param: str, *, roles_text: tuple[str, ...]) -> list[str]:
     """The texts of a system/developer message's content."""
     if isinstance(content, str):
@@ -206,75 +187,23 @@ def _image_block(part: dict[str, Any], param: str) -> dict[str, Any]:
                 param=f"{param}.file_id",
             )
         raise BadRequest("an input_image needs an image_url", param=f"{param}.image_url")
-    if url.startswith("data:"):
-        m = _DATA_URL.match(url)
-        if not m or not (m.group(2) or "").endswith(";base64"):
-            raise BadRequest("image data URLs must be base64-encoded", param=f"{param}.image_url")
-        media = (m.group(1) or "").lower()
-        if media == "image/jpg":
-            media = "image/jpeg"
-        if media not in _IMAGE_TYPES:
-            raise BadRequest(
-                f"unsupported image type {media or 'unknown'!r}; the upstream accepts "
-                "image/jpeg, image/png, image/gif and image/webp",
-                param=f"{param}.image_url",
-            )
-        data = m.group(3)
-        try:
-            base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError):
-            raise BadRequest(
-                "the image data URL is not valid base64", param=f"{param}.image_url"
-            ) from None
-        return {"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}
-    if url.startswith("https://") or url.startswith("http://"):
-        return {"type": "image", "source": {"type": "url", "url": url}}
-    raise BadRequest("image_url must be a data URL or an http(s) URL", param=f"{param}.image_url")
+    return image_block(url, f"{param}.image_url")
 
 
 def _file_block(part: dict[str, Any], param: str) -> dict[str, Any]:
-    title = part.get("filename")
-    block: dict[str, Any]
-    data = part.get("file_data")
-    url = part.get("file_url")
-    if isinstance(data, str) and data:
-        m = _DATA_URL.match(data)
-        media = (m.group(1) or "").lower() if m else "application/pdf"
-        payload = m.group(3) if m else data
-        if media == "application/pdf":
-            block = {
-                "type": "document",
-                "source": {"type": "base64", "media_type": "application/pdf", "data": payload},
-            }
-        elif media.startswith("text/"):
-            try:
-                text = base64.b64decode(payload).decode("utf-8")
-            except (binascii.Error, ValueError):
-                raise BadRequest(
-                    "file_data is not valid base64 text", param=f"{param}.file_data"
-                ) from None
-            block = {
-                "type": "document",
-                "source": {"type": "text", "media_type": "text/plain", "data": text},
-            }
-        else:
-            raise BadRequest(
-                f"unsupported file type {media!r}; the upstream accepts PDF and text files",
-                param=f"{param}.file_data",
-            )
-    elif isinstance(url, str) and url.startswith(("https://", "http://")):
-        block = {"type": "document", "source": {"type": "url", "url": url}}
-    elif part.get("file_id"):
+    if part.get("file_id") and not part.get("file_data") and not part.get("file_url"):
         raise BadRequest(
             "file_id files are not supported (the gateway keeps no files); send file_data or "
             "file_url",
             param=f"{param}.file_id",
         )
-    else:
-        raise BadRequest("an input_file needs file_data or file_url", param=param)
-    if isinstance(title, str) and title:
-        block["title"] = title
-    return block
+    data, url, title = part.get("file_data"), part.get("file_url"), part.get("filename")
+    return document_block(
+        data=data if isinstance(data, str) else None,
+        url=url if isinstance(url, str) else None,
+        title=title if isinstance(title, str) else None,
+        param=f"{param}.file_data" if data else param,
+    )
 
 
 def _content_blocks(content: object, param: str, *, assistant: bool) -> list[dict[str, Any]]:
@@ -344,13 +273,9 @@ class _Ctx:
     model: str
     reasoning_dropped: int = 0
     dropped: list[str] = field(default_factory=list)
-    #: Client call_id -> the tool_use id of its latest call. Anthropic wants tool_use ids
-    #: unique in the request; clients may reuse a call_id, and sanitising can collide.
-    call_ids: dict[str, str] = field(default_factory=dict)
-    tool_use_ids: set[str] = field(default_factory=set)
 
 
-def _convert_items(items: list[Any], ctx: _Ctx, b: _Builder) -> None:
+def _convert_items(items: list[Any], ctx: _Ctx, b: Conversation) -> None:
     for i, item in enumerate(items):
         p = f"input[{i}]"
         if not isinstance(item, dict):
@@ -363,7 +288,7 @@ def _convert_items(items: list[Any], ctx: _Ctx, b: _Builder) -> None:
         elif itype == "reasoning":
             blocks = ctx.envelope.open(item.get("encrypted_content"), ctx.model)
             if blocks is not None and any(
-                b.get("type") == "thinking" and not b.get("signature") for b in blocks
+                blk.get("type") == "thinking" and not blk.get("signature") for blk in blocks
             ):
                 blocks = None  # unsigned thinking (a cut stream): the upstream would refuse it
             if blocks is None:
@@ -382,39 +307,17 @@ def _convert_items(items: list[Any], ctx: _Ctx, b: _Builder) -> None:
             else:
                 raw = item.get("input")
                 tool_input = {"input": raw if isinstance(raw, str) else ""}
-            tool_id = base_id = sanitize_id(call_id)
-            n = 2
-            while tool_id in ctx.tool_use_ids:
-                tool_id, n = f"{base_id}_{n}", n + 1
-            ctx.tool_use_ids.add(tool_id)
-            ctx.call_ids[call_id] = tool_id
-            b.add(
-                "assistant",
-                {
-                    "type": "tool_use",
-                    "id": tool_id,
-                    "name": ctx.tools.anthropic_name(name, ns),
-                    "input": tool_input,
-                },
-            )
+            b.add_tool_use(call_id, ctx.tools.anthropic_name(name, ns), tool_input)
         elif itype in ("function_call_output", "custom_tool_call_output"):
             call_id = item.get("call_id")
             if not isinstance(call_id, str):
                 raise BadRequest(f"a {itype} item needs a call_id", param=f"{p}.call_id")
             output = item.get("output")
-            result: dict[str, Any] = {
-                "type": "tool_result",
-                "tool_use_id": ctx.call_ids.get(call_id, sanitize_id(call_id)),
-                "content": _tool_result_content(output, f"{p}.output"),
-            }
-            if isinstance(output, dict) and output.get("success") is False:
-                result["is_error"] = True
-            if call_id not in ctx.call_ids:
-                # No call before it: an orphan, kept as text (its sanitised id could match
-                # another call's).
-                b.add("user", {"type": "text", "text": _orphan_text(result)})
-            else:
-                b.add("user", result)
+            b.add_tool_result(
+                call_id,
+                _tool_result_content(output, f"{p}.output"),
+                is_error=isinstance(output, dict) and output.get("success") is False,
+            )
         elif itype == "additional_tools":
             tools = item.get("tools")
             if not isinstance(tools, list):
@@ -434,7 +337,7 @@ def _convert_items(items: list[Any], ctx: _Ctx, b: _Builder) -> None:
             raise BadRequest(f"unsupported input item type {itype!r}", param=f"{p}.type")
 
 
-def _convert_message(item: dict[str, Any], p: str, b: _Builder) -> None:
+def _convert_message(item: dict[str, Any], p: str, b: Conversation) -> None:
     role = item.get("role")
     content = item.get("content")
     if role in ("system", "developer"):
@@ -467,90 +370,6 @@ def _convert_message(item: dict[str, Any], p: str, b: _Builder) -> None:
             f"unsupported role {role!r}; use user, assistant, system or developer",
             param=f"{p}.role",
         )
-
-
-def _repair(turns: list[_Turn]) -> list[_Turn]:
-    """Make tool pairing valid: every tool_use answered in the next user turn (tool_results
-    first), every tool_result answering a tool_use of the turn right before it."""
-    out: list[_Turn] = []
-    for idx, turn in enumerate(turns):
-        if turn.role == "user":
-            prev_ids: set[str] = set()
-            if out and out[-1].role == "assistant":
-                prev_ids = {blk["id"] for blk in out[-1].blocks if blk.get("type") == "tool_use"}
-            results: list[dict[str, Any]] = []
-            others: list[dict[str, Any]] = []
-            answered: set[str] = set()
-            for blk in turn.blocks:
-                if blk.get("type") != "tool_result":
-                    others.append(blk)
-                    continue
-                tid = blk["tool_use_id"]
-                if tid in prev_ids and tid not in answered:
-                    answered.add(tid)
-                    results.append(blk)
-                else:
-                    # An orphan (or duplicate) result: keep what it says as plain text.
-                    others.append({"type": "text", "text": _orphan_text(blk)})
-            missing = [i for i in _ordered_ids(out[-1]) if i not in answered] if prev_ids else []
-            results.extend(_not_executed(i) for i in missing)
-            blocks = results + others
-            if blocks:
-                out.append(_Turn("user", blocks))
-        else:
-            if out and out[-1].role == "assistant":  # can happen after dropping empty turns
-                out[-1].blocks.extend(turn.blocks)
-            else:
-                out.append(_Turn("assistant", list(turn.blocks)))
-            nxt = turns[idx + 1] if idx + 1 < len(turns) else None
-            if nxt is None and any(blk.get("type") == "tool_use" for blk in turn.blocks):
-                # The history ends on unanswered calls: answer them, so the model can go on.
-                out.append(_Turn("user", [_not_executed(i) for i in _ordered_ids(out[-1])]))
-    return out
-
-
-def _ordered_ids(turn: _Turn) -> list[str]:
-    return [blk["id"] for blk in turn.blocks if blk.get("type") == "tool_use"]
-
-
-def _not_executed(tool_use_id: str) -> dict[str, Any]:
-    return {
-        "type": "tool_result",
-        "tool_use_id": tool_use_id,
-        "content": _NOT_EXECUTED,
-        "is_error": True,
-    }
-
-
-def _orphan_text(blk: dict[str, Any]) -> str:
-    content = blk.get("content")
-    if isinstance(content, list):
-        content = "\n".join(c.get("text", "") for c in content if c.get("type") == "text")
-    return f"[result of tool call {blk['tool_use_id']}]\n{content}"
-
-
-def _thinking_ok(turns: list[_Turn]) -> bool:
-    """Anthropic: with thinking on, the assistant turn before the last tool_result turn (the
-    current tool loop) must start with a thinking or redacted_thinking block."""
-    if len(turns) < 2 or turns[-1].role != "user":
-        return True
-    if not any(blk.get("type") == "tool_result" for blk in turns[-1].blocks):
-        return True
-    last_assistant = turns[-2]
-    return last_assistant.blocks[0].get("type") in ("thinking", "redacted_thinking")
-
-
-def _strip_thinking(turns: list[_Turn]) -> list[_Turn]:
-    out: list[_Turn] = []
-    for t in turns:
-        blocks = [b for b in t.blocks if b.get("type") not in ("thinking", "redacted_thinking")]
-        if not blocks:
-            continue
-        if out and out[-1].role == t.role:
-            out[-1].blocks.extend(blocks)
-        else:
-            out.append(_Turn(t.role, blocks))
-    return out
 
 
 def _tool_choice(
@@ -653,7 +472,7 @@ def translate_request(
     for i, tool in enumerate(req.tools or []):
         tools.add(tool, f"tools[{i}]")
     ctx = _Ctx(tools=tools, envelope=envelope, model=upstream_model)
-    b = _Builder()
+    b = Conversation()
     if req.instructions and req.instructions.strip():
         b.system.append({"type": "text", "text": req.instructions})
     if isinstance(req.input, str):
@@ -661,7 +480,7 @@ def translate_request(
             b.add("user", {"type": "text", "text": req.input})
     else:
         _convert_items(req.input, ctx, b)
-    turns = _repair(b.turns)
+    turns = repair_tool_pairing(b.turns)
     if not turns:
         raise BadRequest("input has no message with content to send", param="input")
 
@@ -670,90 +489,45 @@ def translate_request(
     summaries = False
     if req.reasoning is not None:
         raw_effort = req.reasoning.get("effort")
-        if raw_effort is not None and raw_effort not in _EFFORTS:
+        if raw_effort is not None and (
+            not isinstance(raw_effort, str) or raw_effort not in EFFORTS
+        ):
             raise BadRequest(f"unknown reasoning effort {raw_effort!r}", param="reasoning.effort")
         effort = raw_effort or "medium"
         summary = req.reasoning.get("summary") or req.reasoning.get("generate_summary")
         summaries = summary in ("auto", "concise", "detailed")
-    thinking = effort not in (None, "none") and profile.thinking != "none"
-    off_reason: str | None = None
-
-    limit = profile.max_tokens_limit
-    if req.max_output_tokens is not None:
-        if req.max_output_tokens < 1:
-            raise BadRequest("max_output_tokens must be at least 1", param="max_output_tokens")
-        max_tokens = min(req.max_output_tokens, limit)
-    else:
-        max_tokens = min(profile.default_max_tokens, limit)
-
+    if req.max_output_tokens is not None and req.max_output_tokens < 1:
+        raise BadRequest("max_output_tokens must be at least 1", param="max_output_tokens")
     tool_choice, forced = _tool_choice(req.tool_choice, tools, req.parallel_tool_calls)
-    if thinking and forced:
-        thinking, off_reason = False, "tool_choice forces a tool"
-    if thinking and ctx.reasoning_dropped:
-        thinking, off_reason = False, "reasoning items from elsewhere could not be restored"
-    if thinking and not _thinking_ok(turns):
-        thinking, off_reason = False, "the current tool loop has no thinking block"
-    if thinking and turns[-1].role == "assistant":
-        thinking, off_reason = False, "the input ends with an assistant prefill"
-
-    body: dict[str, Any] = {"model": upstream_model, "max_tokens": max_tokens}
-    if thinking and profile.thinking == "budget":
-        assert effort is not None
-        budget = BUDGET_BY_EFFORT[effort]
-        if req.max_output_tokens is None and max_tokens < budget + _ANSWER_ROOM:
-            max_tokens = min(limit, budget + _ANSWER_ROOM)
-            body["max_tokens"] = max_tokens
-        budget = min(budget, max_tokens - 1)
-        if budget < _MIN_BUDGET:
-            thinking, off_reason = False, "max_output_tokens leaves no room for thinking"
-        else:
-            body["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    elif thinking:
-        assert effort is not None
-        body["thinking"] = {"type": "adaptive"}
-        body["output_config"] = {"effort": ADAPTIVE_EFFORT[effort]}
+    blocked: str | None = None
+    if forced:
+        blocked = "tool_choice forces a tool"
+    elif ctx.reasoning_dropped:
+        blocked = "reasoning items from elsewhere could not be restored"
+    elif not thinking_ok(turns):
+        blocked = "the current tool loop has no thinking block"
+    elif turns[-1].role == "assistant":
+        blocked = "the input ends with an assistant prefill"
+    plan = plan_thinking(effort, profile, req.max_output_tokens, blocked=blocked)
+    thinking = plan.on
+    body: dict[str, Any] = {"model": upstream_model, "max_tokens": plan.max_tokens}
+    if plan.thinking is not None:
+        body["thinking"] = plan.thinking
+    if plan.output_config is not None:
+        body["output_config"] = plan.output_config
     if not thinking:
-        turns = _strip_thinking(turns)
+        turns = strip_thinking(turns)
         if not turns:
             raise BadRequest("input has no message with content to send", param="input")
-    if turns[0].role != "user":
-        turns.insert(0, _Turn("user", [{"type": "text", "text": _CONTINUE}]))
-    if turns[-1].role == "assistant":
-        last = turns[-1].blocks[-1]
-        if last.get("type") == "text":
-            last["text"] = last["text"].rstrip()  # Anthropic refuses trailing whitespace
-
     if b.system:
         body["system"] = b.system
-    body["messages"] = [{"role": t.role, "content": t.blocks} for t in turns]
+    body["messages"] = finish_turns(turns)
     if tools.tools:
         body["tools"] = tools.tools
         if tool_choice is not None:
             body["tool_choice"] = tool_choice
-    elif any(blk.get("type") in ("tool_use", "tool_result") for t in turns for blk in t.blocks):
-        # History with tool blocks needs tools defined: declare the ones it used, unusable.
-        names = sorted(
-            {blk["name"] for t in turns for blk in t.blocks if blk.get("type") == "tool_use"}
-        )
-        body["tools"] = [
-            {"name": n, "input_schema": {"type": "object", "properties": {}}} for n in names
-        ] or [{"name": "unused", "input_schema": {"type": "object", "properties": {}}}]
-        body["tool_choice"] = {"type": "none"}
-
-    # -- sampling -------------------------------------------------------------------------------
-    if profile.sampling:
-        temperature = None if req.temperature is None else min(max(req.temperature, 0.0), 1.0)
-        top_p = req.top_p
-        if thinking:
-            temperature = None  # only 1 is accepted with thinking; omit = 1
-            if top_p is not None and top_p < 0.95:
-                top_p = None
-        if profile.one_sampling_param and temperature is not None and top_p is not None:
-            top_p = None
-        if temperature is not None:
-            body["temperature"] = temperature
-        if top_p is not None:
-            body["top_p"] = top_p
+    declare_history_tools(body, turns)
+    body.update(sampling_params(profile, req.temperature, req.top_p, thinking=thinking))
 
     # -- output format ------------------------------------------------------------------------
     fmt = (req.text or {}).get("format")
@@ -790,7 +564,7 @@ def translate_request(
         tools=tools,
         upstream_model=upstream_model,
         thinking=thinking,
-        thinking_off_reason=off_reason if effort not in (None, "none") else None,
+        thinking_off_reason=plan.off_reason,
         summaries=summaries,
         dropped_items=ctx.dropped + tools.dropped,
     )

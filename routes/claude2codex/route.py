@@ -16,12 +16,12 @@ from llmproxy.contract import (
     UpstreamRequest,
 )
 from llmproxy.dialects import anthropic as A
+from llmproxy.dialects.anthropic_request import upstream_headers as anthropic_headers
 from llmproxy.errors import (
     BadRequest,
     GatewayError,
     RouteNotFound,
     UpstreamProtocolError,
-    UpstreamStatusError,
 )
 from llmproxy.logs import get_logger
 from routes.claude2codex.errors import render_error
@@ -32,7 +32,6 @@ from routes.claude2codex.stream import ResponsesStream, ResponseTemplate
 
 __all__ = ["Claude2Codex"]
 
-ANTHROPIC_VERSION: Final = "2023-06-01"
 _RESPONSES: Final = Endpoint("POST", "responses")
 _MODELS: Final = Endpoint("GET", "models")
 _encode: Final = msgspec.json.Encoder().encode
@@ -40,26 +39,7 @@ _log = get_logger("llmproxy.claude2codex")
 
 
 def upstream_headers(req: ClientRequest) -> dict[str, str]:
-    """Credentials and Anthropic headers for the upstream; nothing else of the client's."""
-    h = req.headers
-    out: dict[str, str] = {
-        "anthropic-version": h.get("anthropic-version") or ANTHROPIC_VERSION,
-        "x-request-id": req.request_id,
-    }
-    key = h.get("x-api-key")
-    auth = h.get("authorization", "")
-    token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-    if key:
-        out["x-api-key"] = key
-    elif token:
-        out["x-api-key"] = token
-        # Anthropic-compatible providers (GLM, Kimi, DeepSeek, MiniMax) take Bearer tokens;
-        # Anthropic itself reads x-api-key and would treat Authorization as an OAuth token.
-        if "api.anthropic.com" not in req.upstream:
-            out["authorization"] = f"Bearer {token}"
-    if h.get("anthropic-beta"):
-        out["anthropic-beta"] = h["anthropic-beta"]
-    return out
+    return anthropic_headers(req.headers, req.upstream, req.request_id)
 
 
 class ResponsesExchange:
@@ -114,7 +94,7 @@ class ResponsesExchange:
         )
 
     def upstream_error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
-        return upstream_status_error(status, headers, body)
+        return A.upstream_status_error(status, headers, body)
 
     def reply(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
         raise UpstreamProtocolError("the upstream answered a streaming request without a stream")
@@ -156,7 +136,7 @@ class ModelsExchange:
         return UpstreamRequest(method="GET", path="/v1/models", headers=upstream_headers(self._req))
 
     def upstream_error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
-        return upstream_status_error(status, headers, body)
+        return A.upstream_status_error(status, headers, body)
 
     def reply(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
         try:
@@ -175,25 +155,6 @@ class ModelsExchange:
 
     def stream_headers(self) -> Mapping[str, str]:
         return {}
-
-
-def upstream_status_error(
-    status: int, headers: Mapping[str, str], body: bytes
-) -> UpstreamStatusError:
-    parsed = A.decode_error_body(body)
-    if parsed is not None and parsed.error.message:
-        message, etype = parsed.error.message, parsed.error.type
-        rid = parsed.request_id or headers.get("request-id")
-    else:
-        message = f"the upstream answered HTTP {status}"
-        etype, rid = None, headers.get("request-id")
-    return UpstreamStatusError(
-        message,
-        upstream_status=status,
-        error_type=etype,
-        retry_after=headers.get("retry-after"),
-        upstream_request_id=rid,
-    )
 
 
 class Claude2Codex:

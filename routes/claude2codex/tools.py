@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from llmproxy.dialects.anthropic_request import sanitize_id
 from llmproxy.errors import BadRequest
 
 __all__ = ["DROPPED_TOOL_TYPES", "ToolMap", "ToolSpec", "sanitize_id"]
@@ -85,13 +86,6 @@ def _clean_name(name: str) -> str:
         digest = hashlib.sha256(name.encode()).hexdigest()[:8]
         cleaned = cleaned[: _MAX_NAME - 9] + "_" + digest
     return cleaned
-
-
-def sanitize_id(call_id: str) -> str:
-    """A ``tool_use.id`` Anthropic accepts (``^[a-zA-Z0-9_-]+$``), deterministic, so that a
-    ``tool_use`` and its ``tool_result`` get the same id."""
-    cleaned = _NAME_BAD.sub("_", call_id)
-    return cleaned or "call_empty"
 
 
 @dataclass(slots=True)

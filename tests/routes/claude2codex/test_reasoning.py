@@ -184,7 +184,7 @@ def test_no_room_for_a_budget_turns_thinking_off(max_output_tokens: int) -> None
     )
     assert "thinking" not in t.body
     assert t.body["max_tokens"] == max_output_tokens
-    assert t.thinking_off_reason == "max_output_tokens leaves no room for thinking"
+    assert t.thinking_off_reason == "the output token limit leaves no room for thinking"
 
 
 def test_small_max_output_tokens_keeps_adaptive_thinking() -> None:
