@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 __all__ = ["OUTCOMES", "Metrics"]
 
@@ -43,6 +50,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry: Final = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # process_cpu_seconds_total, process_resident_memory_bytes, open fds, ...
+        ProcessCollector(registry=r)
         self.requests: Final = Counter(
             "llmproxy_requests",
             "Client requests by route and outcome.",
