@@ -9,13 +9,14 @@ CODEX_VERSION := 0.171.0
 CODEX := .cache/codex/node_modules/.bin/codex
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test check fmt lint types bench clean
+.PHONY: help setup run test check fmt lint types bench soak clean
 
 help:
 	@echo "make run    - set up and start the gateway on 127.0.0.1:8080"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make check  - format check, lint, mypy --strict, tests"
 	@echo "make bench  - side-by-side benchmark (see docs/benchmarks.md)"
+	@echo "make soak   - minutes of mixed faulty traffic; fails unless memory/fds/tasks end flat"
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +49,9 @@ types: $(STAMP)
 	$(BIN)/mypy
 
 check: lint types test
+
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(ARGS)
 
 clean:
 	rm -rf $(VENV) .cache *.egg-info .mypy_cache .ruff_cache

@@ -42,6 +42,7 @@ from llmproxy.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
     UpstreamConnectError,
+    UpstreamError,
     UpstreamProtocolError,
     UpstreamTimeout,
 )
@@ -171,7 +172,7 @@ class Gateway:
             return await self._exchange(request, rec, route, exchange, checked)
         except GatewayError as e:
             rec.error = f"{type(e).__name__}: {e.message}"
-            rec.outcome = "upstream_error" if e.http_status >= 500 else "client_error"
+            rec.outcome = "upstream_error" if isinstance(e, UpstreamError) else "client_error"
             if exchange is not None:
                 reply = exchange.render_error(e)
             elif route is not None:
@@ -379,7 +380,11 @@ class Gateway:
         rec.outcome = "upstream_error" if err is not None else "ok"
         if out_stream is None:  # the upstream produced nothing translatable at all
             raise err or UpstreamProtocolError("the upstream stream was empty")
-        await out_stream.write_eof()
+        try:
+            await out_stream.write_eof()
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            # The client left right after the terminal event; it had the whole reply.
+            pass
         return out_stream
 
     @staticmethod

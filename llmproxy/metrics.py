@@ -6,6 +6,7 @@ sets. No model string, host or user id ever becomes a label.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final
 
 from prometheus_client import (
@@ -44,6 +45,13 @@ _OVERHEAD: Final = (
     0.05,
     0.1,
 )
+
+
+def _task_count() -> float:
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:  # no running loop (rendered outside the server)
+        return 0.0
 
 
 class Metrics:
@@ -128,6 +136,13 @@ class Metrics:
             ["route"],
             registry=r,
         )
+
+        self.tasks: Final = Gauge(
+            "llmproxy_event_loop_tasks",
+            "asyncio tasks alive in the gateway's event loop (leaks show here).",
+            registry=r,
+        )
+        self.tasks.set_function(_task_count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
