@@ -13,6 +13,7 @@ Environment variables (all optional)::
     LLMPROXY_UPSTREAMS             upstream aliases, "zai=https://api.z.ai/api/anthropic,..."
     LLMPROXY_ALLOWLIST_ONLY        "1"/"true": serve only aliases and allow_upstream prefixes
     LLMPROXY_SHUTDOWN_GRACE        seconds in-flight streams get to finish after SIGTERM
+    LLMPROXY_LOG_BODIES            "1": log redacted request bodies at debug level
     LLMPROXY_CONFIG                path of a TOML settings file
 """
 
@@ -59,6 +60,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     allowlist_only: bool = False
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: Debug aid: log client and upstream request bodies (redacted: secrets replaced, long
+    #: text cut, media elided) at debug level. Off by default: prompts are user data.
+    log_bodies: bool = False
     #: Secret for reasoning envelopes. Unset: a random per-process key (logged as a warning);
     #: envelopes then do not survive a restart or another replica, and thinking is dropped.
     reasoning_key: str | None = None
@@ -97,6 +101,7 @@ _ENV: Mapping[str, str] = {
     "LLMPROXY_UPSTREAMS": "upstreams",
     "LLMPROXY_ALLOWLIST_ONLY": "allowlist_only",
     "LLMPROXY_SHUTDOWN_GRACE": "shutdown_grace",
+    "LLMPROXY_LOG_BODIES": "log_bodies",
 }
 
 
@@ -136,7 +141,7 @@ def load_settings(
             raw[key] = _split_list(env_value)
         elif key in ("model_map", "upstreams"):
             raw[key] = parse_pairs(env_value)
-        elif key == "allowlist_only":
+        elif key in ("allowlist_only", "log_bodies"):
             raw[key] = env_value.strip().lower() in ("1", "true", "yes", "on")
         else:
             raw[key] = env_value

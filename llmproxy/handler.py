@@ -46,7 +46,7 @@ from llmproxy.errors import (
     UpstreamProtocolError,
     UpstreamTimeout,
 )
-from llmproxy.logs import get_logger
+from llmproxy.logs import get_logger, redacted_body
 from llmproxy.metrics import Metrics
 from llmproxy.registry import Registry
 from llmproxy.sse import SSEDecoder, SSELineTooLong, encode_event
@@ -167,6 +167,8 @@ class Gateway:
                 request_id=rec.request_id,
                 received_at=time.time(),
             )
+            if self.settings.log_bodies:
+                _log.debug("client_body", request_id=rec.request_id, body=redacted_body(body))
             exchange = route.open(creq)
             rec.model = exchange.model
             return await self._exchange(request, rec, route, exchange, checked)
@@ -217,6 +219,8 @@ class Gateway:
         target: UpstreamTarget,
     ) -> web.StreamResponse:
         ureq = exchange.upstream_request()
+        if self.settings.log_bodies and ureq.body is not None:
+            _log.debug("upstream_body", request_id=rec.request_id, body=redacted_body(ureq.body))
         attempt = 0
         retry_wait = 0.0
         while True:

@@ -171,3 +171,205 @@ def upstream_status_error(
         retry_after=headers.get("retry-after"),
         upstream_request_id=rid,
     )
+
+
+# -- output: what a route presenting Messages sends its client (codex2claude, chat2claude) -------
+#
+# Strict and complete: the Anthropic SDKs build typed objects from these, and Claude Code
+# indexes ``content`` by the events' ``index``. Blocks and deltas are tagged unions on ``type``.
+# Error bodies: ``{"type": "error", "error": {"type", "message"}, "request_id"}`` (reference §5.3).
+
+
+class OutputTokensDetailsOut(msgspec.Struct, gc=False):
+    thinking_tokens: int
+
+
+class UsageOut(msgspec.Struct, gc=False):
+    """``usage`` of a Message (cumulative in ``message_delta``). ``input_tokens`` excludes cache
+    reads and writes (reference §5.1)."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    output_tokens_details: OutputTokensDetailsOut | None = None
+
+
+class _BlockOut(msgspec.Struct, tag_field="type", gc=False):
+    pass
+
+
+class TextBlockOut(_BlockOut, tag="text"):
+    text: str
+
+
+class ThinkingBlockOut(_BlockOut, tag="thinking"):
+    thinking: str
+    signature: str
+
+
+class RedactedThinkingBlockOut(_BlockOut, tag="redacted_thinking"):
+    data: str
+
+
+class ToolUseBlockOut(_BlockOut, tag="tool_use"):
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+ContentBlockOut = TextBlockOut | ThinkingBlockOut | RedactedThinkingBlockOut | ToolUseBlockOut
+
+
+class MessageOut(msgspec.Struct, tag_field="type", tag="message", gc=False):
+    """A complete Message (the non-streaming reply, and ``message_start``'s snapshot)."""
+
+    id: str
+    role: str
+    model: str
+    content: list[ContentBlockOut]
+    stop_reason: str | None
+    stop_sequence: str | None
+    usage: UsageOut
+
+
+class _DeltaOut(msgspec.Struct, tag_field="type", gc=False):
+    pass
+
+
+class TextDeltaOut(_DeltaOut, tag="text_delta"):
+    text: str
+
+
+class InputJsonDeltaOut(_DeltaOut, tag="input_json_delta"):
+    partial_json: str
+
+
+class ThinkingDeltaOut(_DeltaOut, tag="thinking_delta"):
+    thinking: str
+
+
+class SignatureDeltaOut(_DeltaOut, tag="signature_delta"):
+    signature: str
+
+
+DeltaOut = TextDeltaOut | InputJsonDeltaOut | ThinkingDeltaOut | SignatureDeltaOut
+
+
+class StopOut(msgspec.Struct, gc=False):
+    """``message_delta.delta``."""
+
+    stop_reason: str | None
+    stop_sequence: str | None = None
+
+
+class _EventOut(msgspec.Struct, tag_field="type", gc=False):
+    pass
+
+
+class MessageStartOut(_EventOut, tag="message_start"):
+    message: MessageOut
+
+
+class BlockStartOut(_EventOut, tag="content_block_start"):
+    index: int
+    content_block: ContentBlockOut
+
+
+class BlockDeltaOut(_EventOut, tag="content_block_delta"):
+    index: int
+    delta: DeltaOut
+
+
+class BlockStopOut(_EventOut, tag="content_block_stop"):
+    index: int
+
+
+class MessageDeltaOut(_EventOut, tag="message_delta"):
+    delta: StopOut
+    usage: UsageOut
+
+
+class MessageStopOut(_EventOut, tag="message_stop"):
+    pass
+
+
+class PingOut(_EventOut, tag="ping"):
+    pass
+
+
+class ErrorEventOut(_EventOut, tag="error"):
+    """The in-stream failure event; the stream ends after it (no ``message_stop``)."""
+
+    error: ErrorDetail
+
+
+EventOut = (
+    MessageStartOut
+    | BlockStartOut
+    | BlockDeltaOut
+    | BlockStopOut
+    | MessageDeltaOut
+    | MessageStopOut
+    | PingOut
+    | ErrorEventOut
+)
+
+
+class ErrorBodyOut(msgspec.Struct, tag_field="type", tag="error", omit_defaults=True):
+    error: ErrorDetail
+    request_id: str | None = None
+
+
+#: The error type Anthropic uses for an HTTP status (the inverse of ``STATUS_BY_ERROR_TYPE``).
+ERROR_TYPE_BY_STATUS: Final = {status: etype for etype, status in STATUS_BY_ERROR_TYPE.items()}
+
+_encode_out: Final = msgspec.json.Encoder().encode
+
+
+def encode_out(value: MessageOut | EventOut | ErrorBodyOut) -> bytes:
+    return _encode_out(value)
+
+
+def error_type_for_status(status: int) -> str:
+    """Anthropic's error ``type`` for an HTTP status it may not document itself."""
+    if status in ERROR_TYPE_BY_STATUS:
+        return ERROR_TYPE_BY_STATUS[status]
+    return "api_error" if status >= 500 else "invalid_request_error"
+
+
+def error_body(etype: str, message: str, request_id: str | None = None) -> bytes:
+    """``{"type":"error","error":{"type","message"}[,"request_id"]}``."""
+    return _encode_out(ErrorBodyOut(ErrorDetail(type=etype, message=message), request_id))
+
+
+__all__ += [  # the output section's names, kept beside their definitions
+    "ERROR_TYPE_BY_STATUS",
+    "BlockDeltaOut",
+    "BlockStartOut",
+    "BlockStopOut",
+    "ContentBlockOut",
+    "DeltaOut",
+    "ErrorBodyOut",
+    "ErrorEventOut",
+    "EventOut",
+    "InputJsonDeltaOut",
+    "MessageDeltaOut",
+    "MessageOut",
+    "MessageStartOut",
+    "MessageStopOut",
+    "OutputTokensDetailsOut",
+    "PingOut",
+    "RedactedThinkingBlockOut",
+    "SignatureDeltaOut",
+    "StopOut",
+    "TextBlockOut",
+    "TextDeltaOut",
+    "ThinkingBlockOut",
+    "ThinkingDeltaOut",
+    "ToolUseBlockOut",
+    "UsageOut",
+    "encode_out",
+    "error_body",
+    "error_type_for_status",
+]

@@ -66,3 +66,41 @@ def gateway_error_reply(error: GatewayError) -> Reply:
     return error_reply(
         error.http_status, error.message, code=error.code, param=error.param, headers=headers
     )
+
+
+# -- decoding: an OpenAI-compatible upstream's error body (the upstream of codex2claude) ----------
+
+
+class ErrorObjectIn(msgspec.Struct):
+    message: str | None = None
+    type: str | None = None
+    param: str | None = None
+    #: A string for OpenAI; some compatible servers send numbers.
+    code: str | int | None = None
+
+
+class _ErrorBodyIn(msgspec.Struct):
+    #: OpenAI's object; some compatible servers send a bare string.
+    error: ErrorObjectIn | str | None = None
+    #: FastAPI-style servers (vLLM, ...) answer ``{"detail": ...}`` or ``{"message": ...}``.
+    message: str | None = None
+    detail: str | None = None
+
+
+_error_in_decoder: Final = msgspec.json.Decoder(_ErrorBodyIn)
+
+
+def decode_error_body(body: bytes) -> ErrorObjectIn | None:
+    """The error an OpenAI-compatible upstream sent, or None when the body says nothing
+    readable (HTML from a proxy, an empty body)."""
+    try:
+        parsed = _error_in_decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if isinstance(parsed.error, ErrorObjectIn):
+        return parsed.error if parsed.error.message else None
+    message = parsed.error or parsed.message or parsed.detail
+    return ErrorObjectIn(message=message) if message else None
+
+
+__all__ += ["ErrorObjectIn", "decode_error_body"]

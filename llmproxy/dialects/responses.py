@@ -11,7 +11,8 @@ Event catalogue and order: protocol reference §3 (openai-python ``types/respons
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Final, Literal, get_args
 
 import msgspec
 
@@ -296,3 +297,267 @@ StreamEvent = (
     | ReasoningSummaryTextDelta
     | ReasoningSummaryTextDone
 )
+
+
+# -- decoding: what a Responses provider sends (the upstream of codex2claude) ---------------------
+#
+# Lenient where the provider owns the schema: unknown fields are ignored, every field a
+# translator can live without has a default, and items stay raw (``dict``) in the events so an
+# unknown item type (``web_search_call``, ``mcp_call``, ...) never fails the event; ``item_in``
+# decodes the item types a translator presents. Unknown event types are recognised through
+# ``EVENT_TYPES_IN`` so a translator can skip and count them.
+
+
+class UsageIn(msgspec.Struct, gc=False):
+    """``usage``: ``input_tokens`` includes cached tokens; ``reasoning_tokens`` are part of
+    ``output_tokens`` (reference §2.2)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    input_tokens_details: dict[str, Any] | None = None
+    output_tokens_details: dict[str, Any] | None = None
+
+
+class ErrorIn(msgspec.Struct, gc=False):
+    code: str | None = None
+    message: str | None = None
+
+
+class IncompleteDetailsIn(msgspec.Struct, gc=False):
+    reason: str | None = None
+
+
+class ResponseIn(msgspec.Struct, gc=False):
+    id: str = ""
+    status: str | None = None
+    model: str | None = None
+    output: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    usage: UsageIn | None = None
+    error: ErrorIn | None = None
+    incomplete_details: IncompleteDetailsIn | None = None
+
+
+class _In(msgspec.Struct, tag_field="type", kw_only=True, gc=False):
+    sequence_number: int | None = None
+
+
+class CreatedIn(_In, tag="response.created"):
+    response: ResponseIn = msgspec.field(default_factory=ResponseIn)
+
+
+class QueuedIn(_In, tag="response.queued"):
+    response: ResponseIn = msgspec.field(default_factory=ResponseIn)
+
+
+class InProgressIn(_In, tag="response.in_progress"):
+    response: ResponseIn = msgspec.field(default_factory=ResponseIn)
+
+
+class CompletedIn(_In, tag="response.completed"):
+    response: ResponseIn = msgspec.field(default_factory=ResponseIn)
+
+
+class IncompleteIn(_In, tag="response.incomplete"):
+    response: ResponseIn = msgspec.field(default_factory=ResponseIn)
+
+
+class FailedIn(_In, tag="response.failed"):
+    response: ResponseIn = msgspec.field(default_factory=ResponseIn)
+
+
+class ItemAddedIn(_In, tag="response.output_item.added"):
+    output_index: int = 0
+    item: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ItemDoneIn(_In, tag="response.output_item.done"):
+    output_index: int = 0
+    item: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class PartAddedIn(_In, tag="response.content_part.added"):
+    item_id: str = ""
+    output_index: int = 0
+    content_index: int = 0
+    part: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class PartDoneIn(_In, tag="response.content_part.done"):
+    item_id: str = ""
+    output_index: int = 0
+    content_index: int = 0
+    part: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class TextDeltaIn(_In, tag="response.output_text.delta"):
+    item_id: str = ""
+    output_index: int = 0
+    content_index: int = 0
+    delta: str = ""
+
+
+class TextDoneIn(_In, tag="response.output_text.done"):
+    item_id: str = ""
+    output_index: int = 0
+    content_index: int = 0
+    text: str = ""
+
+
+class RefusalDeltaIn(_In, tag="response.refusal.delta"):
+    item_id: str = ""
+    output_index: int = 0
+    content_index: int = 0
+    delta: str = ""
+
+
+class RefusalDoneIn(_In, tag="response.refusal.done"):
+    item_id: str = ""
+    output_index: int = 0
+    content_index: int = 0
+    refusal: str = ""
+
+
+class ArgumentsDeltaIn(_In, tag="response.function_call_arguments.delta"):
+    item_id: str = ""
+    output_index: int = 0
+    delta: str = ""
+
+
+class ArgumentsDoneIn(_In, tag="response.function_call_arguments.done"):
+    item_id: str = ""
+    output_index: int = 0
+    arguments: str = ""
+
+
+class SummaryPartAddedIn(_In, tag="response.reasoning_summary_part.added"):
+    item_id: str = ""
+    output_index: int = 0
+    summary_index: int = 0
+
+
+class SummaryPartDoneIn(_In, tag="response.reasoning_summary_part.done"):
+    item_id: str = ""
+    output_index: int = 0
+    summary_index: int = 0
+
+
+class SummaryTextDeltaIn(_In, tag="response.reasoning_summary_text.delta"):
+    item_id: str = ""
+    output_index: int = 0
+    summary_index: int = 0
+    delta: str = ""
+
+
+class SummaryTextDoneIn(_In, tag="response.reasoning_summary_text.done"):
+    item_id: str = ""
+    output_index: int = 0
+    summary_index: int = 0
+    text: str = ""
+
+
+class ReasoningTextDeltaIn(_In, tag="response.reasoning_text.delta"):
+    """Raw reasoning (open-weight models behind Responses servers); OpenAI's own models send
+    summaries only."""
+
+    item_id: str = ""
+    output_index: int = 0
+    content_index: int = 0
+    delta: str = ""
+
+
+class ReasoningTextDoneIn(_In, tag="response.reasoning_text.done"):
+    item_id: str = ""
+    output_index: int = 0
+    content_index: int = 0
+    text: str = ""
+
+
+class ErrorEventIn(_In, tag="error"):
+    """The top-level ``error`` event (``{type, code, message, param}``)."""
+
+    code: str | None = None
+    message: str | None = None
+    param: str | None = None
+
+
+StreamEventIn = (
+    CreatedIn
+    | QueuedIn
+    | InProgressIn
+    | CompletedIn
+    | IncompleteIn
+    | FailedIn
+    | ItemAddedIn
+    | ItemDoneIn
+    | PartAddedIn
+    | PartDoneIn
+    | TextDeltaIn
+    | TextDoneIn
+    | RefusalDeltaIn
+    | RefusalDoneIn
+    | ArgumentsDeltaIn
+    | ArgumentsDoneIn
+    | SummaryPartAddedIn
+    | SummaryPartDoneIn
+    | SummaryTextDeltaIn
+    | SummaryTextDoneIn
+    | ReasoningTextDeltaIn
+    | ReasoningTextDoneIn
+    | ErrorEventIn
+)
+
+#: Event types ``decode_event_in`` knows; anything else is for the caller to skip and count.
+EVENT_TYPES_IN: Final[frozenset[str]] = frozenset(
+    cls.__struct_config__.tag for cls in get_args(StreamEventIn)
+)
+
+_event_in_decoder: Final = msgspec.json.Decoder(StreamEventIn)
+
+
+def decode_event_in(data: str | bytes) -> StreamEventIn:
+    """Decode one upstream SSE ``data`` payload. Raises ``msgspec.DecodeError`` or
+    ``ValidationError`` (an unknown ``type`` included: check ``EVENT_TYPES_IN`` first)."""
+    return _event_in_decoder.decode(data)
+
+
+class _ItemIn(msgspec.Struct, tag_field="type", kw_only=True, gc=False):
+    id: str = ""
+    status: str | None = None
+
+
+class MessageItemIn(_ItemIn, tag="message"):
+    role: str = "assistant"
+    #: ``output_text`` / ``refusal`` parts, raw.
+    content: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+
+class ReasoningItemIn(_ItemIn, tag="reasoning"):
+    summary: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    content: list[dict[str, Any]] | None = None
+    encrypted_content: str | None = None
+
+
+class FunctionCallItemIn(_ItemIn, tag="function_call"):
+    call_id: str = ""
+    name: str = ""
+    arguments: str = ""
+    namespace: str | None = None
+
+
+class CustomToolCallItemIn(_ItemIn, tag="custom_tool_call"):
+    call_id: str = ""
+    name: str = ""
+    input: str = ""
+    namespace: str | None = None
+
+
+ItemIn = MessageItemIn | ReasoningItemIn | FunctionCallItemIn | CustomToolCallItemIn
+
+
+def item_in(raw: Mapping[str, Any]) -> ItemIn | None:
+    """A raw output item as a typed item, or None for a type this module does not model."""
+    try:
+        item: ItemIn = msgspec.convert(raw, ItemIn)
+    except msgspec.ValidationError:
+        return None
+    return item

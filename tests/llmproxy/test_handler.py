@@ -478,3 +478,37 @@ async def test_input_item_limit(fake: FakeAnthropic) -> None:
     assert status == 400
     assert body["error"]["param"] == "input"
     assert fake.requests == []
+
+
+async def test_prompt_text_is_never_logged_unless_asked_and_then_redacted(
+    fake: FakeAnthropic,
+) -> None:
+    prompt = "my private prompt " + "x" * 300
+    for log_bodies in (False, True):
+        buf = io.StringIO()
+        configure_logging("json", "debug", stream=buf)
+        try:
+            gw, server = await start_gateway(
+                make_settings(fake.base_url, log_bodies=log_bodies), fake.base_url
+            )
+            try:
+                fake.script.append(Reply([text("a completion nobody should log")]))
+                status, _, _ = await post(
+                    gw.base() + "/responses",
+                    {**BODY, "input": prompt, "metadata": {"api_key": "sk-inside-body"}},
+                )
+            finally:
+                await server.close()
+        finally:
+            configure_logging("console", "info")
+        logs = buf.getvalue()
+        assert status == 200
+        assert TEST_KEY not in logs
+        assert "sk-inside-body" not in logs
+        assert "a completion nobody should log" not in logs
+        assert prompt not in logs  # never whole
+        if log_bodies:
+            assert "my private prompt" in logs  # cut to a prefix, on request
+            assert "[redacted]" in logs
+        else:
+            assert "my private prompt" not in logs
