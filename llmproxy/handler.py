@@ -384,11 +384,9 @@ class Gateway:
         rec.outcome = "upstream_error" if err is not None else "ok"
         if out_stream is None:  # the upstream produced nothing translatable at all
             raise err or UpstreamProtocolError("the upstream stream was empty")
-        try:
+        # A client that leaves right after the terminal event had the whole reply.
+        with contextlib.suppress(ConnectionResetError, aiohttp.ClientConnectionResetError):
             await out_stream.write_eof()
-        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
-            # The client left right after the terminal event; it had the whole reply.
-            pass
         return out_stream
 
     @staticmethod

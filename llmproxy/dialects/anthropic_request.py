@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+import msgspec
 
 from llmproxy.config import ModelProfile
 from llmproxy.dialects.anthropic_models import ADAPTIVE_EFFORT, BUDGET_BY_EFFORT
@@ -31,6 +34,7 @@ from llmproxy.errors import BadRequest
 __all__ = [
     "ANTHROPIC_VERSION",
     "EFFORTS",
+    "NO_OUTPUT",
     "Conversation",
     "ThinkingPlan",
     "Turn",
@@ -45,6 +49,9 @@ __all__ = [
     "sanitize_id",
     "strip_thinking",
     "thinking_ok",
+    "tool_input",
+    "tool_name",
+    "unique_tool_name",
     "upstream_headers",
 ]
 
@@ -53,17 +60,57 @@ EFFORTS: Final = frozenset({"none", *BUDGET_BY_EFFORT})
 IMAGE_TYPES: Final = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 _DATA_URL: Final = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,(.*)$", re.DOTALL)
 _ID_BAD: Final = re.compile(r"[^a-zA-Z0-9_-]")
+_NAME_BAD: Final = re.compile(r"[^a-zA-Z0-9_-]")
+_MAX_NAME: Final = 128
 _MIN_BUDGET: Final = 1024
 #: Output room kept beside the thinking budget when the client set no output limit.
 _ANSWER_ROOM: Final = 8192
 NOT_EXECUTED: Final = "This tool call was not executed: the conversation has no result for it."
 CONTINUE: Final = "(continue)"
+#: A tool result with nothing in it (Anthropic refuses empty text).
+NO_OUTPUT: Final = "(no output)"
 
 
 def sanitize_id(call_id: str) -> str:
     """A ``tool_use.id`` Anthropic accepts (``^[a-zA-Z0-9_-]+$``), deterministic, so that a
     ``tool_use`` and its ``tool_result`` get the same id."""
     return _ID_BAD.sub("_", call_id) or "call_empty"
+
+
+def tool_input(arguments: object) -> dict[str, Any]:
+    """A ``tool_use.input`` (a JSON object) from a client's call arguments (a JSON string)."""
+    if isinstance(arguments, dict):
+        return arguments
+    if not isinstance(arguments, str) or not arguments.strip():
+        return {}
+    try:
+        value = msgspec.json.decode(arguments)
+    except msgspec.DecodeError:
+        # Not JSON (a model that emitted broken arguments): keep the text, do not lose it.
+        return {"_raw_arguments": arguments}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def tool_name(name: str) -> str:
+    """A tool name Anthropic accepts (``^[a-zA-Z0-9_-]{1,128}$``), deterministic: other
+    characters become ``_``, a long name is cut and suffixed with a short hash of the original."""
+    cleaned = _NAME_BAD.sub("_", name) or "tool"
+    if len(cleaned) > _MAX_NAME:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        cleaned = cleaned[: _MAX_NAME - 9] + "_" + digest
+    return cleaned
+
+
+def unique_tool_name(name: str, taken: Container[str]) -> str:
+    """``tool_name(name)``, with a numeric suffix if that is already ``taken`` (two client names
+    that clean alike)."""
+    base = candidate = tool_name(name)
+    n = 2
+    while candidate in taken:
+        suffix = f"_{n}"
+        candidate = base[: _MAX_NAME - len(suffix)] + suffix
+        n += 1
+    return candidate
 
 
 @dataclass(slots=True)

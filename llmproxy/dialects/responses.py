@@ -26,6 +26,16 @@ class _Out(msgspec.Struct, omit_defaults=True, tag_field="type", gc=False):
 # -- content parts and items -------------------------------------------------------------------
 
 
+class UrlCitation(_Out, tag="url_citation"):
+    """A web source cited by a span of an ``output_text`` part (``start_index`` inclusive,
+    ``end_index`` exclusive, in characters of that part's text)."""
+
+    url: str
+    title: str
+    start_index: int
+    end_index: int
+
+
 class OutputText(_Out, tag="output_text"):
     text: str
     annotations: list[Any]
@@ -72,7 +82,59 @@ class CustomToolCallItem(_Out, tag="custom_tool_call"):
     namespace: str | None = None
 
 
-OutputItem = MessageItem | ReasoningItem | FunctionCallItem | CustomToolCallItem
+class WebSearchSource(msgspec.Struct, tag_field="type", tag="url", gc=False):
+    url: str
+
+
+class WebSearchAction(msgspec.Struct, tag_field="type", tag="search", omit_defaults=True, gc=False):
+    """``action`` of a ``web_search_call``: the search that ran (``sources`` only when the client
+    asked for ``include: ["web_search_call.action.sources"]``)."""
+
+    query: str
+    sources: list[WebSearchSource] | None = None
+
+
+class WebSearchCallItem(_Out, tag="web_search_call"):
+    id: str
+    #: ``in_progress``, ``searching``, ``completed`` or ``failed``.
+    status: str
+    action: WebSearchAction
+
+
+class ToolSearchCallItem(_Out, tag="tool_search_call"):
+    """A client-executed tool search (Codex's ``tool_search`` with ``execution: "client"``)."""
+
+    id: str
+    call_id: str
+    execution: str
+    arguments: dict[str, Any]
+    status: ItemStatus
+
+
+class LocalShellAction(msgspec.Struct, tag_field="type", tag="exec", omit_defaults=True, gc=False):
+    command: list[str]
+    env: dict[str, str]
+    timeout_ms: int | None = None
+    working_directory: str | None = None
+    user: str | None = None
+
+
+class LocalShellCallItem(_Out, tag="local_shell_call"):
+    id: str
+    call_id: str
+    status: ItemStatus
+    action: LocalShellAction
+
+
+OutputItem = (
+    MessageItem
+    | ReasoningItem
+    | FunctionCallItem
+    | CustomToolCallItem
+    | WebSearchCallItem
+    | ToolSearchCallItem
+    | LocalShellCallItem
+)
 
 
 # -- the Response object ---------------------------------------------------------------------------
@@ -221,6 +283,29 @@ class RefusalDone(_Event, tag="response.refusal.done"):
     refusal: str
 
 
+class OutputTextAnnotationAdded(_Event, tag="response.output_text.annotation.added"):
+    item_id: str
+    output_index: int
+    content_index: int
+    annotation_index: int
+    annotation: UrlCitation
+
+
+class WebSearchCallInProgress(_Event, tag="response.web_search_call.in_progress"):
+    item_id: str
+    output_index: int
+
+
+class WebSearchCallSearching(_Event, tag="response.web_search_call.searching"):
+    item_id: str
+    output_index: int
+
+
+class WebSearchCallCompleted(_Event, tag="response.web_search_call.completed"):
+    item_id: str
+    output_index: int
+
+
 class FunctionCallArgumentsDelta(_Event, tag="response.function_call_arguments.delta"):
     item_id: str
     output_index: int
@@ -286,6 +371,10 @@ StreamEvent = (
     | ContentPartDone
     | OutputTextDelta
     | OutputTextDone
+    | OutputTextAnnotationAdded
+    | WebSearchCallInProgress
+    | WebSearchCallSearching
+    | WebSearchCallCompleted
     | RefusalDelta
     | RefusalDone
     | FunctionCallArgumentsDelta

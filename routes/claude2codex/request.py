@@ -29,6 +29,7 @@ import msgspec
 from llmproxy.config import ModelProfile
 from llmproxy.dialects.anthropic_request import (
     EFFORTS,
+    NO_OUTPUT,
     Conversation,
     declare_history_tools,
     document_block,
@@ -39,6 +40,7 @@ from llmproxy.dialects.anthropic_request import (
     sampling_params,
     strip_thinking,
     thinking_ok,
+    tool_input as parse_tool_input,
 )
 from llmproxy.envelope import Envelope
 from llmproxy.errors import BadRequest
@@ -46,7 +48,6 @@ from routes.claude2codex.tools import ToolMap
 
 __all__ = ["ResponsesRequest", "Translated", "decode_request", "translate_request"]
 
-_NO_OUTPUT: Final = "(no output)"
 
 #: Hosted-tool history items with nothing to replay to Anthropic (their results live on as the
 #: assistant's own text): dropped.
@@ -239,7 +240,7 @@ def _content_blocks(content: object, param: str, *, assistant: bool) -> list[dic
 
 def _tool_result_content(output: object, param: str) -> str | list[dict[str, Any]]:
     if isinstance(output, str):
-        return output if output.strip() else _NO_OUTPUT
+        return output if output.strip() else NO_OUTPUT
     if isinstance(output, dict):  # legacy {"content": ..., "success": ...}
         inner = output.get("content", output.get("output"))
         if inner is not None and inner is not output:
@@ -247,23 +248,10 @@ def _tool_result_content(output: object, param: str) -> str | list[dict[str, Any
         return msgspec.json.encode(output).decode()
     if isinstance(output, list):
         blocks = _content_blocks(output, param, assistant=False)
-        return blocks or _NO_OUTPUT
+        return blocks or NO_OUTPUT
     if output is None:
-        return _NO_OUTPUT
+        return NO_OUTPUT
     return msgspec.json.encode(output).decode()
-
-
-def _parse_arguments(arguments: object) -> dict[str, Any]:
-    if isinstance(arguments, dict):
-        return arguments
-    if not isinstance(arguments, str) or not arguments.strip():
-        return {}
-    try:
-        value = msgspec.json.decode(arguments)
-    except msgspec.DecodeError:
-        # Not JSON (a model that emitted broken arguments): keep the text, do not lose it.
-        return {"_raw_arguments": arguments}
-    return value if isinstance(value, dict) else {"value": value}
 
 
 @dataclass(slots=True)
@@ -303,7 +291,7 @@ def _convert_items(items: list[Any], ctx: _Ctx, b: Conversation) -> None:
                 raise BadRequest(f"a {itype} item needs call_id and name", param=p)
             ns = item.get("namespace") if isinstance(item.get("namespace"), str) else None
             if itype == "function_call":
-                tool_input = _parse_arguments(item.get("arguments"))
+                tool_input = parse_tool_input(item.get("arguments"))
             else:
                 raw = item.get("input")
                 tool_input = {"input": raw if isinstance(raw, str) else ""}

@@ -16,6 +16,7 @@ from llmproxy.contract import (
     UpstreamRequest,
 )
 from llmproxy.dialects import anthropic as A
+from llmproxy.dialects.anthropic_openai import translate_models
 from llmproxy.dialects.anthropic_request import upstream_headers as anthropic_headers
 from llmproxy.errors import (
     BadRequest,
@@ -25,7 +26,6 @@ from llmproxy.errors import (
 )
 from llmproxy.logs import get_logger
 from routes.claude2codex.errors import render_error
-from routes.claude2codex.models import translate_models
 from routes.claude2codex.reasoning import Envelope, profile_for
 from routes.claude2codex.request import Echo, ResponsesRequest, decode_request, translate_request
 from routes.claude2codex.stream import ResponsesStream, ResponseTemplate

@@ -20,18 +20,14 @@ the same names.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from llmproxy.dialects.anthropic_request import sanitize_id
+from llmproxy.dialects.anthropic_request import sanitize_id, tool_name, unique_tool_name
 from llmproxy.errors import BadRequest
 
 __all__ = ["DROPPED_TOOL_TYPES", "ToolMap", "ToolSpec", "sanitize_id"]
 
-_NAME_BAD: Final = re.compile(r"[^a-zA-Z0-9_-]")
-_MAX_NAME: Final = 128
 #: Namespace whose tools Codex addresses without a namespace (its top-level ``functions.*``).
 ROOT_NAMESPACE: Final = "functions"
 
@@ -80,14 +76,6 @@ class ToolSpec:
     anthropic_name: str
 
 
-def _clean_name(name: str) -> str:
-    cleaned = _NAME_BAD.sub("_", name) or "tool"
-    if len(cleaned) > _MAX_NAME:
-        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-        cleaned = cleaned[: _MAX_NAME - 9] + "_" + digest
-    return cleaned
-
-
 @dataclass(slots=True)
 class ToolMap:
     """The tools of one request, both ways."""
@@ -103,13 +91,7 @@ class ToolMap:
                 f"duplicate tool name {name!r}" + (f" in namespace {ns!r}" if ns else ""),
                 param="tools",
             )
-        base = _clean_name(name if ns is None else f"{ns}__{name}")
-        anthropic = base
-        n = 2
-        while anthropic in self.by_anthropic:
-            suffix = f"_{n}"
-            anthropic = base[: _MAX_NAME - len(suffix)] + suffix
-            n += 1
+        anthropic = unique_tool_name(name if ns is None else f"{ns}__{name}", self.by_anthropic)
         spec = ToolSpec(kind=kind, name=name, namespace=ns, anthropic_name=anthropic)
         self.by_anthropic[anthropic] = spec
         self.by_client[(ns, name)] = spec
@@ -187,7 +169,7 @@ class ToolMap:
         spec = self.by_client.get((ns, name))
         if spec is not None:
             return spec.anthropic_name
-        return _clean_name(name if ns is None else f"{ns}__{name}")
+        return tool_name(name if ns is None else f"{ns}__{name}")
 
     def lookup(self, anthropic_name: str) -> ToolSpec:
         """How to present a ``tool_use`` to the client; unknown names come back as functions."""
