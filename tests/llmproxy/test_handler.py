@@ -380,26 +380,72 @@ async def test_health_ready_metrics(gateway: Gateway) -> None:
 
 
 async def test_credentials_never_logged_or_echoed(fake: FakeAnthropic) -> None:
+    """A recognisable key through every error path: never in a log line, a metric, a response
+    body or a response header."""
     buf = io.StringIO()
     configure_logging("json", "debug", stream=buf)
+    results: list[tuple[int, dict[str, str], Any]] = []
+    metrics = ""
     try:
-        gw, server = await start_gateway(make_settings(fake.base_url), fake.base_url)
+        gw, server = await start_gateway(
+            make_settings(fake.base_url, idle_timeout=0.3, heartbeat_interval=0.1, max_retries=1),
+            fake.base_url,
+        )
+        base = gw.base() + "/responses"
+        stream = {**BODY, "stream": True}
         try:
             fake.script.append(ErrorReply(401, "authentication_error", "invalid x-api-key"))
-            bodies = [await post(gw.base() + "/responses")]
-            bodies.append(await post(gw.base() + "/responses", {"model": 5}))
-            bodies.append(await post(f"{gw.url}/claude2codex/http://10.0.0.1/responses"))
-            bodies.append(await post(gw.base() + "/responses", {**BODY, "stream": True}))
+            results.append(await post(base))
+            results.append(await post(base, {"model": 5}))
+            results.append(await post(f"{gw.url}/claude2codex/http://10.0.0.1/responses"))
+            results.append(await post(f"{gw.url}/nope/{fake.base_url}/responses"))
+            results.append(await post(base, stream))
+            fake.script.append(ErrorReply(429, "rate_limit_error", "slow", {"retry-after": "99"}))
+            results.append(await post(base))
+            fake.script.append(ErrorReply(529, "overloaded_error", "Overloaded"))
+            fake.script.append(ErrorReply(529, "overloaded_error", "Overloaded"))
+            results.append(await post(base))
+            fake.script.append(StreamFault(Reply([text("cut short")]), 4, "error_event"))
+            results.append(await post(base, stream))
+            fake.script.append(StreamFault(Reply([text("cut short")]), 4, "reset"))
+            results.append(await post(base))
+            fake.script.append(StreamFault(Reply([text("silent")]), 3, "hang"))
+            results.append(await post(base, stream))
+            results.append(await post(base, {**BODY, "previous_response_id": "resp_1"}))
+            async with aiohttp.ClientSession() as s, s.get(gw.url + "/metrics") as r:
+                metrics = await r.text()
         finally:
             await server.close()
     finally:
         configure_logging("console", "info")
-    assert [b[0] for b in bodies] == [401, 400, 403, 200]
-    assert TEST_KEY not in buf.getvalue()
-    assert buf.getvalue().count('"event": "request"') == 4
-    for _, headers, body in bodies:
+    assert [r[0] for r in results] == [401, 400, 403, 404, 200, 429, 503, 200, 502, 200, 400]
+    logs = buf.getvalue()
+    assert buf.getvalue().count('"event": "request"') == len(results)
+    for haystack in (logs, metrics):
+        assert TEST_KEY not in haystack
+        assert TEST_KEY[-12:] not in haystack
+    for _, headers, body in results:
         assert TEST_KEY not in json.dumps(body)
         assert TEST_KEY not in json.dumps(headers)
+
+
+async def test_first_byte_timeout_is_504() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)  # accepts, reads nothing, answers nothing
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    settings = make_settings(base, connect_timeout=0.2, first_byte_timeout=0.3)
+    gw, gw_server = await start_gateway(settings, base)
+    try:
+        status, _, body = await post(gw.base() + "/responses")
+    finally:
+        await gw_server.close()
+        server.close()
+    assert status == 504
+    assert body["error"]["code"] == "upstream_timeout"
 
 
 async def test_overloaded_then_ok_is_retried_invisibly(
