@@ -430,9 +430,12 @@ async def test_credentials_never_logged_or_echoed(fake: FakeAnthropic) -> None:
 
 
 async def test_first_byte_timeout_is_504() -> None:
+    done = asyncio.Event()
+    writers: list[asyncio.StreamWriter] = []
+
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(5)  # accepts, reads nothing, answers nothing
-        writer.close()
+        writers.append(writer)
+        await done.wait()  # accepts, answers nothing
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -443,7 +446,12 @@ async def test_first_byte_timeout_is_504() -> None:
         status, _, body = await post(gw.base() + "/responses")
     finally:
         await gw_server.close()
+        done.set()
+        for w in writers:
+            w.close()
+            await w.wait_closed()
         server.close()
+        await server.wait_closed()
     assert status == 504
     assert body["error"]["code"] == "upstream_timeout"
 
