@@ -45,6 +45,7 @@ from tests.support.fake_anthropic import (
 )
 
 KEY = "sk-soak-0000"
+_SETTLE = 16.0
 MODES = [
     "json",
     "stream",
@@ -203,12 +204,14 @@ async def main(args: argparse.Namespace) -> int:
                                 break
                     await asyncio.sleep(0.05)
                 await traffic(base, min(10.0, args.duration / 6), args.workers, 10_000)
-                await asyncio.sleep(1.0)
+                # Idle upstream connections stay pooled for aiohttp's keep-alive (15 s): wait
+                # them out before both probes, so the counts compare like with like.
+                await asyncio.sleep(_SETTLE)
                 start = await probe(s, url, proc.pid)
                 t0 = time.monotonic()
                 counts = await traffic(base, args.duration, args.workers, args.max_requests)
                 elapsed = time.monotonic() - t0
-                await asyncio.sleep(2.0)  # let closes and cancellations settle
+                await asyncio.sleep(_SETTLE)  # closes, cancellations and pooled connections
                 end = await probe(s, url, proc.pid)
         finally:
             proc.terminate()
