@@ -88,6 +88,14 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_retry_wait: float = 10.0
     #: Seconds in-flight streams get to finish after SIGTERM.
     shutdown_grace: float = 30.0
+    #: Prompt caching: mark the stable prefix of Anthropic requests with cache breakpoints
+    #: (a client turns it off per request with ``prompt_cache_options.mode: "explicit"``).
+    auto_cache_breakpoints: bool = True
+    #: Upstream turns a paused response (Anthropic ``pause_turn``) may be continued with.
+    max_continuations: int = 4
+    #: Upstream host -> provider profile (``anthropic``, ``zai``, ``kimi``, ``deepseek``,
+    #: ``minimax``, ``generic``) for hosts the built-in table does not know (a private proxy).
+    upstream_providers: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 _ENV: Mapping[str, str] = {

@@ -16,11 +16,23 @@ Lifecycle of one request (the handler in ``llmproxy.handler`` is the only I/O)::
                               client streams: every ClientEvent is framed and written
                               client does not: exchange.collect(translator) -> Reply
     any GatewayError       -> exchange.render_error(err) (or route.render_error before open)
+
+Optional capabilities, each a small protocol of its own (the core checks with ``isinstance``):
+
+* ``Continuable`` translator: at upstream EOF before its terminal event, ``continuation()``
+  may give the request that continues a paused upstream turn (Anthropic ``pause_turn``); the
+  core sends it and feeds the new stream to the same translator, at most
+  ``Settings.max_continuations`` times, then calls ``close()``.
+* ``Rephrasable`` exchange: before any byte reached the client, ``retry_after_error(...)``
+  may turn an upstream error into one different request (e.g. without the thinking blocks an
+  upstream refused); the core sends that instead of failing.
+* ``DropsTools`` exchange: ``dropped_tools`` names the client tools the route dropped (from a
+  fixed set the route owns), counted as ``llmproxy_dropped_tools_total{route, tool}``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -34,8 +46,11 @@ if TYPE_CHECKING:
 __all__ = [
     "ClientEvent",
     "ClientRequest",
+    "Continuable",
+    "DropsTools",
     "Endpoint",
     "Exchange",
+    "Rephrasable",
     "Reply",
     "Route",
     "RouteFactory",
@@ -190,6 +205,36 @@ class Exchange(Protocol):
     def stream_headers(self) -> Mapping[str, str]:
         """Extra headers for a streamed reply (``Content-Type`` is set by the core)."""
         ...
+
+
+@runtime_checkable
+class Continuable(Protocol):
+    """A translator whose upstream turn may pause and be continued by another request."""
+
+    def continuation(self) -> UpstreamRequest | None:
+        """After the upstream stream ended paused: the request that continues the turn (given
+        once), whose stream the core then feeds to this same translator. None otherwise."""
+        ...
+
+
+@runtime_checkable
+class Rephrasable(Protocol):
+    """An exchange that can answer one upstream error with a different request."""
+
+    def retry_after_error(
+        self, status: int, headers: Mapping[str, str], body: bytes
+    ) -> UpstreamRequest | None:
+        """Called before any byte reached the client: a request to send instead of failing
+        with this error, or None. The exchange decides how many times it rephrases."""
+        ...
+
+
+@runtime_checkable
+class DropsTools(Protocol):
+    """An exchange that reports the client tools its route dropped."""
+
+    #: Tool types dropped from this request; each a member of a fixed, route-owned set.
+    dropped_tools: Sequence[str]
 
 
 @runtime_checkable

@@ -5,10 +5,12 @@ request runs through ``Gateway.handle``:
 
 1. parse the path (``llmproxy.urls``), look the route up, check the upstream (policy);
 2. read the body (bounded), let the route ``open`` an Exchange;
-3. send the upstream request; an HTTP error before the stream becomes the route's error reply;
+3. send the upstream request; an HTTP error before the stream becomes the route's error reply
+   (unless the exchange rephrases the request once: ``Rephrasable``);
 4. stream: read a chunk, parse SSE, translate, write every resulting client event in one write,
    and only then read the next chunk (the client's pace bounds the gateway's memory); while the
-   upstream is silent, ask the translator for a heartbeat;
+   upstream is silent, ask the translator for a heartbeat; at upstream EOF, a paused turn
+   (``Continuable``) is continued by another upstream request into the same translator;
 5. the terminal event ends the reply and the upstream connection; a client that goes away
    cancels the handler (``handler_cancellation``), which closes the upstream connection.
 """
@@ -29,10 +31,14 @@ from llmproxy.config import Settings
 from llmproxy.contract import (
     ClientEvent,
     ClientRequest,
+    Continuable,
+    DropsTools,
     Exchange,
+    Rephrasable,
     Reply,
     Route,
     StreamTranslator,
+    UpstreamRequest,
     Usage,
 )
 from llmproxy.dialects.openai import gateway_error_reply
@@ -171,6 +177,9 @@ class Gateway:
                 _log.debug("client_body", request_id=rec.request_id, body=redacted_body(body))
             exchange = route.open(creq)
             rec.model = exchange.model
+            if isinstance(exchange, DropsTools):
+                for tool in exchange.dropped_tools:
+                    self.metrics.dropped_tools.labels(route.name, tool).inc()
             return await self._exchange(request, rec, route, exchange, checked)
         except GatewayError as e:
             rec.error = f"{type(e).__name__}: {e.message}"
@@ -244,12 +253,18 @@ class Gateway:
                             reply = exchange.reply(resp.status, headers, body)
                             rec.outcome = "ok" if reply.status < 400 else "upstream_error"
                             return self._reply(reply, rec)
-                        return await self._pump(request, rec, route, exchange, resp)
+                        return await self._pump(request, rec, route, exchange, resp, target)
                     t0 = time.monotonic()
                     body = await read_limited(
                         resp, self.settings.max_error_body_bytes, self.settings.first_byte_timeout
                     )
                     rec.waited += time.monotonic() - t0
+                    if isinstance(exchange, Rephrasable):
+                        again = exchange.retry_after_error(resp.status, headers, body)
+                        if again is not None:  # nothing reached the client: send that instead
+                            ureq = again
+                            self.metrics.retries.labels(route.name, "rephrased").inc()
+                            continue
                     delay = self.retry.delay(
                         attempt,
                         retry_wait,
@@ -278,8 +293,11 @@ class Gateway:
         route: Route,
         exchange: Exchange,
         resp: aiohttp.ClientResponse,
+        target: UpstreamTarget,
     ) -> web.StreamResponse:
         translator = exchange.stream()
+        continued = 0
+        continuation = contextlib.AsyncExitStack()
         decoder = SSEDecoder(max_line=self.settings.max_sse_line_bytes)
         out_stream: web.StreamResponse | None = None
         heartbeat = self.settings.heartbeat_interval
@@ -316,7 +334,26 @@ class Gateway:
                     rec.waited += now - t0
                     silent_since = now
                     if not chunk:
-                        out = [] if translator.done else self._close(decoder, translator, rec)
+                        out = [] if translator.done else self._drain(decoder, translator, rec)
+                        nxt = None
+                        if not translator.done and isinstance(translator, Continuable):
+                            nxt = translator.continuation()
+                        if nxt is not None and continued < self.settings.max_continuations:
+                            # A paused upstream turn: continue it into the same translator.
+                            continued += 1
+                            self.metrics.continuations.labels(route.name).inc()
+                            decoder = SSEDecoder(max_line=self.settings.max_sse_line_bytes)
+                            try:
+                                await continuation.aclose()
+                                continuation = contextlib.AsyncExitStack()
+                                content = await self._continue(
+                                    continuation, target, nxt, route, exchange, rec
+                                )
+                            except GatewayError as e:
+                                out.extend(translator.fail(e))
+                            silent_since = time.monotonic()
+                        elif not translator.done:
+                            out.extend(translator.close())
                     else:
                         try:
                             events = decoder.feed(chunk)
@@ -366,6 +403,7 @@ class Gateway:
                 await out_stream.write_eof()
             return out_stream
         finally:
+            await continuation.aclose()
             if counted:
                 gauge.dec()
             rec.usage = translator.usage
@@ -390,17 +428,39 @@ class Gateway:
         return out_stream
 
     @staticmethod
-    def _close(
+    def _drain(
         decoder: SSEDecoder, translator: StreamTranslator, rec: _Record
     ) -> list[ClientEvent]:
+        """At upstream EOF: the events the decoder still held (the caller then closes)."""
         out: list[ClientEvent] = []
         for ev in decoder.close():
             rec.events_in += 1
             out.extend(translator.feed(ev))
             if translator.done:
                 return out
-        out.extend(translator.close())
         return out
+
+    async def _continue(
+        self,
+        stack: contextlib.AsyncExitStack,
+        target: UpstreamTarget,
+        ureq: UpstreamRequest,
+        route: Route,
+        exchange: Exchange,
+        rec: _Record,
+    ) -> aiohttp.StreamReader:
+        """Send the request that continues a paused turn; its body is the stream to read next.
+        Raises the gateway error of a refused continuation."""
+        t0 = time.monotonic()
+        resp = await stack.enter_async_context(self.upstream.open(target, ureq))
+        rec.waited += time.monotonic() - t0
+        self.metrics.upstream_responses.labels(route.name, f"{resp.status // 100}xx").inc()
+        if resp.status >= 400:
+            body = await read_limited(
+                resp, self.settings.max_error_body_bytes, self.settings.first_byte_timeout
+            )
+            raise exchange.upstream_error(resp.status, header_view(resp), body)
+        return resp.content
 
     async def _start_stream(
         self, request: web.Request, rec: _Record, route: Route, exchange: Exchange

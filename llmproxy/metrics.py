@@ -136,6 +136,19 @@ class Metrics:
             ["route"],
             registry=r,
         )
+        self.dropped_tools: Final = Counter(
+            "llmproxy_dropped_tools",
+            "Client tools a route dropped because the upstream has no counterpart, by tool "
+            "type (a fixed set per route).",
+            ["route", "tool"],
+            registry=r,
+        )
+        self.continuations: Final = Counter(
+            "llmproxy_upstream_continuations",
+            "Paused upstream turns continued with another upstream request.",
+            ["route"],
+            registry=r,
+        )
 
         self.tasks: Final = Gauge(
             "llmproxy_event_loop_tasks",

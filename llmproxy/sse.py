@@ -76,12 +76,19 @@ class SSEDecoder:
             if buf.startswith(_BOM):
                 buf = buf[len(_BOM) :]
         out: list[SSEEvent] = []
-        if b"\r" not in buf:
+        if 13 not in buf:  # an int needle is a plain memchr, a bytes needle costs far more
             # Fast path: LF-only framing, by far the most common.
-            lines = buf.split(b"\n")
-            self._buf = lines.pop()
-            for line in lines:
-                self._line(line, out)
+            last = buf.rfind(b"\n")
+            if last < 0:
+                self._buf = buf
+            elif last <= self._max_line:  # no complete line can be over the limit
+                self._buf = buf[last + 1 :]
+                self._lines(buf[:last].decode("utf-8", "replace").split("\n"), out)
+            else:
+                lines = buf.split(b"\n")
+                self._buf = lines.pop()
+                for line in lines:
+                    self._line(line, out)
         else:
             pos = 0
             end = len(buf)
@@ -114,6 +121,30 @@ class SSEDecoder:
         """True when bytes or fields of an unfinished event are buffered."""
         return bool(self._buf or self._data or self._event)
 
+    def _lines(self, lines: list[str], out: list[SSEEvent]) -> None:
+        """``_line`` for many decoded lines at once, with ``data`` and ``event`` inlined.
+
+        Splitting at LF before decoding is the same as decoding line by line: LF never occurs
+        inside a UTF-8 sequence, and an invalid sequence cut short by LF is replaced the same.
+        """
+        data = self._data
+        for line in lines:
+            if not line:
+                if data:
+                    out.append(
+                        SSEEvent(
+                            self._event or "message", "\n".join(data), self._last_id, self._retry
+                        )
+                    )
+                    data = self._data = []
+                self._event = ""
+            elif line.startswith("data:"):
+                data.append(line[6:] if line.startswith(" ", 5) else line[5:])
+            elif line.startswith("event:"):
+                self._event = line[7:] if line.startswith(" ", 6) else line[6:]
+            elif line[0] != ":":
+                self._field(line)
+
     def _line(self, raw: bytes, out: list[SSEEvent]) -> None:
         if len(raw) > self._max_line:
             raise SSELineTooLong(f"SSE line longer than {self._max_line} bytes")
@@ -122,7 +153,10 @@ class SSEDecoder:
             return
         if raw[0] == 0x3A:  # ":" comment
             return
-        line = raw.decode("utf-8", "replace")
+        self._field(raw.decode("utf-8", "replace"))
+
+    def _field(self, line: str) -> None:
+        """One decoded line that is not blank and not a comment."""
         name, sep, value = line.partition(":")
         if sep and value.startswith(" "):
             value = value[1:]
@@ -154,8 +188,10 @@ class SSEDecoder:
 
 def encode_event(data: bytes, event: str | None = None) -> bytes:
     """Frame one event. ``data`` may contain newlines; each line becomes a ``data:`` field."""
+    if 10 not in data and 13 not in data:  # int needles: memchr (bytes needles cost far more)
+        if event:
+            return b"".join((b"event: ", event.encode(), b"\ndata: ", data, b"\n\n"))
+        return b"".join((b"data: ", data, b"\n\n"))
     head = b"event: " + event.encode() + b"\n" if event else b""
-    if b"\n" not in data and b"\r" not in data:
-        return head + b"data: " + data + b"\n\n"
     lines = _LINE_END.split(data)
     return head + b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"

@@ -1,11 +1,13 @@
 """Shared fixtures: a strict fake Anthropic upstream and a gateway in front of it, both on
 127.0.0.1. Tests reach the gateway at ``gateway.url`` and build client base URLs with
-``gateway.base(route)``."""
+``gateway.base(route)``. For the reverse direction, ``responses_fake`` is a strict fake OpenAI
+Responses upstream and ``codex2claude_gateway`` a gateway serving ``codex2claude`` in front of
+it."""
 
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -14,8 +16,12 @@ from aiohttp.test_utils import TestServer
 
 from llmproxy.app import make_app
 from llmproxy.config import Settings
+from llmproxy.contract import Route
+from routes.claude2chat import Claude2Chat
 from routes.claude2codex import Claude2Codex
+from routes.codex2claude import Codex2Claude
 from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.fake_responses import FakeResponsesServer
 
 TEST_KEY = "sk-ant-test-SECRET-0123456789"
 REASONING_KEY = "test-reasoning-key"
@@ -48,8 +54,11 @@ def make_settings(upstream: str, **kw: object) -> Settings:
     return Settings(**base)  # type: ignore[arg-type]
 
 
-async def start_gateway(settings: Settings, upstream: str) -> tuple[Gateway, TestServer]:
-    app = make_app(settings, routes=[Claude2Codex(settings)])
+async def start_gateway(
+    settings: Settings, upstream: str, routes: Sequence[Route] | None = None
+) -> tuple[Gateway, TestServer]:
+    """A gateway on 127.0.0.1 serving ``routes`` (default: claude2codex only)."""
+    app = make_app(settings, routes=[Claude2Codex(settings)] if routes is None else list(routes))
     server = TestServer(app, host="127.0.0.1", handler_cancellation=True)
     await server.start_server()
     return Gateway(str(server.make_url("")).rstrip("/"), upstream, app, settings), server
@@ -58,6 +67,36 @@ async def start_gateway(settings: Settings, upstream: str) -> tuple[Gateway, Tes
 @pytest.fixture
 async def gateway(fake: FakeAnthropic) -> AsyncIterator[Gateway]:
     gw, server = await start_gateway(make_settings(fake.base_url), fake.base_url)
+    try:
+        yield gw
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def responses_fake() -> AsyncIterator[FakeResponsesServer]:
+    async with FakeResponsesServer(strict=True) as f:
+        yield f
+
+
+@pytest.fixture
+async def codex2claude_gateway(responses_fake: FakeResponsesServer) -> AsyncIterator[Gateway]:
+    """``gateway.base("codex2claude")`` is an Anthropic base URL (clients append ``/v1/...``)."""
+    upstream = responses_fake.origin
+    settings = make_settings(upstream)
+    gw, server = await start_gateway(settings, upstream, routes=[Codex2Claude(settings)])
+    try:
+        yield gw
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def chat_gateway(fake: FakeAnthropic) -> AsyncIterator[Gateway]:
+    """A gateway serving ``claude2chat`` in front of ``fake``: ``gateway.base("claude2chat")`` is
+    an OpenAI base URL (clients append ``/chat/completions``)."""
+    settings = make_settings(fake.base_url)
+    gw, server = await start_gateway(settings, fake.base_url, routes=[Claude2Chat(settings)])
     try:
         yield gw
     finally:

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import msgspec
 
-from llmproxy.errors import UpstreamStatusError
+from llmproxy.errors import UpstreamProtocolError, UpstreamStatusError
 
 __all__ = [
     "EVENT_TYPES",
@@ -30,6 +30,8 @@ __all__ = [
     "StreamUsage",
     "decode_error_body",
     "decode_event",
+    "read_event",
+    "stream_error",
     "upstream_status_error",
 ]
 
@@ -122,6 +124,45 @@ def decode_event(data: str | bytes) -> Event:
     """Decode one SSE ``data`` payload. Raises ``msgspec.DecodeError`` or ``ValidationError``
     (unknown ``type`` included); callers check ``EVENT_TYPES`` first to skip unknown types."""
     return _event_decoder.decode(data)
+
+
+def _peek_type(data: str) -> str | None:
+    try:
+        value = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(value, dict):
+        t = value.get("type")
+        return t if isinstance(t, str) else None
+    return None
+
+
+def read_event(name: str, data: str) -> Event | None:
+    """One upstream SSE event (its ``event`` name and ``data``) for a stream translator: the
+    typed event, or None for one to skip and count (an unknown event or delta type). Raises
+    ``UpstreamProtocolError`` for a known event it cannot read."""
+    if name == "message" or name not in EVENT_TYPES:
+        # Anthropic always names its events; fall back to the payload's type.
+        name = _peek_type(data) or name
+        if name not in EVENT_TYPES:
+            return None
+    try:
+        return _event_decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+        if name == "content_block_delta":
+            return None  # a delta type this version does not know
+        raise UpstreamProtocolError(f"unreadable upstream {name} event: {e}") from None
+
+
+def stream_error(ev: ErrorEvent) -> UpstreamStatusError:
+    """An ``error`` event inside the stream, with the HTTP status Anthropic documents for its
+    type (``overloaded_error`` -> 529)."""
+    return UpstreamStatusError(
+        ev.error.message or "the upstream reported an error",
+        upstream_status=STATUS_BY_ERROR_TYPE.get(ev.error.type, 500),
+        error_type=ev.error.type,
+        in_stream=True,
+    )
 
 
 class ErrorBody(msgspec.Struct):

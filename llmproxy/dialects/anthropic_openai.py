@@ -27,16 +27,19 @@ Models: ``GET /v1/models`` (Anthropic's list) becomes OpenAI's ``{"object": "lis
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
 
 import msgspec
 
-from llmproxy.contract import Reply
+from llmproxy.contract import ClientRequest, Reply, StreamTranslator, UpstreamRequest
+from llmproxy.dialects.anthropic import upstream_status_error
+from llmproxy.dialects.anthropic_request import upstream_headers
 from llmproxy.dialects.openai import error_reply
-from llmproxy.errors import BadRequest, GatewayError, UpstreamStatusError
+from llmproxy.errors import BadRequest, GatewayError, UpstreamProtocolError, UpstreamStatusError
 
-__all__ = ["CONTEXT_OVERFLOW", "render_error", "translate_models"]
+__all__ = ["CONTEXT_OVERFLOW", "ModelsExchange", "render_error", "translate_models"]
 
 #: How Anthropic-compatible upstreams word a prompt that does not fit the context window.
 CONTEXT_OVERFLOW: Final = re.compile(
@@ -146,3 +149,42 @@ def translate_models(body: bytes) -> bytes:
         ],
     )
     return _encode(out)
+
+
+class ModelsExchange:
+    """``GET /models``: Anthropic's list in OpenAI's shape (an ``Exchange``)."""
+
+    client_streams: bool = False
+    model: str = "-"
+
+    def __init__(self, req: ClientRequest) -> None:
+        self._req = req
+
+    def upstream_request(self) -> UpstreamRequest:
+        r = self._req
+        return UpstreamRequest(
+            method="GET",
+            path="/v1/models",
+            headers=upstream_headers(r.headers, r.upstream, r.request_id),
+        )
+
+    def upstream_error(self, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
+        return upstream_status_error(status, headers, body)
+
+    def reply(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
+        try:
+            return Reply(status=200, body=translate_models(body))
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise UpstreamProtocolError(f"the upstream model list is unreadable: {e}") from e
+
+    def stream(self) -> StreamTranslator:
+        raise UpstreamProtocolError("the model list is not a stream")
+
+    def collect(self, translator: StreamTranslator) -> Reply:
+        raise UpstreamProtocolError("the model list is not a stream")
+
+    def render_error(self, error: GatewayError) -> Reply:
+        return render_error(error)
+
+    def stream_headers(self) -> Mapping[str, str]:
+        return {}

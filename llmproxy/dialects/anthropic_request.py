@@ -29,27 +29,33 @@ import msgspec
 
 from llmproxy.config import ModelProfile
 from llmproxy.dialects.anthropic_models import ADAPTIVE_EFFORT, BUDGET_BY_EFFORT
+from llmproxy.dialects.anthropic_providers import ProviderProfile, provider_for
 from llmproxy.errors import BadRequest
 
 __all__ = [
     "ANTHROPIC_VERSION",
     "EFFORTS",
+    "JSON_OBJECT_INSTRUCTION",
     "NO_OUTPUT",
     "Conversation",
     "ThinkingPlan",
     "Turn",
     "declare_history_tools",
     "document_block",
+    "every_tool_turn_thinks",
     "finish_turns",
     "image_block",
+    "media_note",
     "orphan_text",
+    "parse_arguments",
     "plan_thinking",
+    "provider_sampling",
     "repair_tool_pairing",
     "sampling_params",
     "sanitize_id",
+    "schema_instruction",
     "strip_thinking",
     "thinking_ok",
-    "tool_input",
     "tool_name",
     "unique_tool_name",
     "upstream_headers",
@@ -60,7 +66,6 @@ EFFORTS: Final = frozenset({"none", *BUDGET_BY_EFFORT})
 IMAGE_TYPES: Final = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 _DATA_URL: Final = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,(.*)$", re.DOTALL)
 _ID_BAD: Final = re.compile(r"[^a-zA-Z0-9_-]")
-_NAME_BAD: Final = re.compile(r"[^a-zA-Z0-9_-]")
 _MAX_NAME: Final = 128
 _MIN_BUDGET: Final = 1024
 #: Output room kept beside the thinking budget when the client set no output limit.
@@ -77,7 +82,7 @@ def sanitize_id(call_id: str) -> str:
     return _ID_BAD.sub("_", call_id) or "call_empty"
 
 
-def tool_input(arguments: object) -> dict[str, Any]:
+def parse_arguments(arguments: object) -> dict[str, Any]:
     """A ``tool_use.input`` (a JSON object) from a client's call arguments (a JSON string)."""
     if isinstance(arguments, dict):
         return arguments
@@ -94,7 +99,7 @@ def tool_input(arguments: object) -> dict[str, Any]:
 def tool_name(name: str) -> str:
     """A tool name Anthropic accepts (``^[a-zA-Z0-9_-]{1,128}$``), deterministic: other
     characters become ``_``, a long name is cut and suffixed with a short hash of the original."""
-    cleaned = _NAME_BAD.sub("_", name) or "tool"
+    cleaned = _ID_BAD.sub("_", name) or "tool"
     if len(cleaned) > _MAX_NAME:
         digest = hashlib.sha256(name.encode()).hexdigest()[:8]
         cleaned = cleaned[: _MAX_NAME - 9] + "_" + digest
@@ -427,7 +432,8 @@ def upstream_headers(
     The client's ``x-api-key`` or ``Authorization: Bearer`` token goes upstream as
     ``x-api-key``, and also as a Bearer token to Anthropic-compatible providers (GLM, Kimi,
     DeepSeek, MiniMax take Bearer tokens; Anthropic itself reads ``x-api-key`` and would treat
-    ``Authorization`` as an OAuth token). ``anthropic-version`` is defaulted,
+    ``Authorization`` as an OAuth token): the provider profile's ``auth``
+    (``llmproxy.dialects.anthropic_providers``). ``anthropic-version`` is defaulted,
     ``anthropic-beta`` passed through, the request id sent along.
     """
     h = client_headers
@@ -442,8 +448,72 @@ def upstream_headers(
         out["x-api-key"] = key
     elif token:
         out["x-api-key"] = token
-        if "api.anthropic.com" not in upstream:
+        if provider_for(upstream).auth == "both":
             out["authorization"] = f"Bearer {token}"
     if h.get("anthropic-beta"):
         out["anthropic-beta"] = h["anthropic-beta"]
     return out
+
+
+# -- provider quirks (``llmproxy.dialects.anthropic_providers``) -------------------------------
+
+#: ``json_object`` output has no Anthropic counterpart: an instruction.
+JSON_OBJECT_INSTRUCTION: Final = "Respond with a single valid JSON object and nothing else."
+
+
+def schema_instruction(
+    schema: dict[str, Any], name: object = None, description: object = None
+) -> str:
+    """A JSON Schema output format as a system instruction, for upstreams or modes without
+    constrained output (``output_config.format``)."""
+    parts = [
+        "Respond with a single JSON value that conforms to the JSON Schema below, and nothing "
+        "else: no prose, no Markdown code fence."
+    ]
+    if isinstance(name, str) and name:
+        parts.append(f"Schema name: {name}")
+    if isinstance(description, str) and description:
+        parts.append(f"Purpose: {description}")
+    parts.append(msgspec.json.encode(schema).decode())
+    return "\n\n".join(parts)
+
+
+def media_note(kind: str, provider: ProviderProfile) -> dict[str, Any]:
+    """What replaces an image or document the upstream does not accept: the model learns that
+    something was there, and the conversation goes on instead of failing on every request."""
+    return {
+        "type": "text",
+        "text": f"[{kind} omitted: the {provider.name} upstream does not accept {kind}s]",
+    }
+
+
+def every_tool_turn_thinks(turns: list[Turn]) -> bool:
+    """Every assistant turn that called a tool starts with its thinking block (the stricter rule
+    of providers that want all of the reasoning chain back, ``thinking_on_every_tool_turn``)."""
+    return all(
+        t.blocks[0].get("type") in ("thinking", "redacted_thinking")
+        for t in turns
+        if t.role == "assistant" and any(blk.get("type") == "tool_use" for blk in t.blocks)
+    )
+
+
+def provider_sampling(
+    body: dict[str, Any],
+    provider: ProviderProfile,
+    model: str,
+    temperature: float | None,
+    *,
+    thinking: bool,
+) -> None:
+    """Provider quirks on top of ``sampling_params`` (which follows Anthropic's [0, 1]): models
+    whose sampling the provider fixes get none, wider and open ranges are honoured."""
+    if provider.fixed_sampling(model):
+        body.pop("temperature", None)
+        body.pop("top_p", None)
+        return
+    if "temperature" not in body:
+        return
+    if not thinking and temperature is not None and provider.temperature_max > 1.0:
+        body["temperature"] = min(max(temperature, 0.0), provider.temperature_max)
+    if body["temperature"] < provider.temperature_floor:
+        body["temperature"] = provider.temperature_floor

@@ -4,10 +4,12 @@ The written rule for fields (README, "claude2codex: what is translated"):
 
 * translated: model, instructions, input, tools, tool_choice, parallel_tool_calls,
   max_output_tokens, temperature, top_p, reasoning, text.format, include, stream, user,
-  safety_identifier, service_tier, metadata (echoed only), prompt_cache_key (echoed only);
+  safety_identifier, service_tier, prompt_cache_retention and prompt_cache_options (cache
+  breakpoints, ``llmproxy.dialects.anthropic_cache``), metadata (echoed only),
+  prompt_cache_key (echoed only);
 * accepted and ignored (no Anthropic meaning; say so, do not guess): store, truncation
   ("disabled"/"auto"), text.verbosity, stream_options, client_metadata, max_tool_calls,
-  prompt_cache_retention, prompt_cache_options, context_management, top_logprobs 0;
+  context_management, top_logprobs 0;
 * refused with 400 naming the field: previous_response_id, conversation, prompt, background
   true, top_logprobs > 0, item_reference input items, ``file_id`` image/file references;
 * any other unknown top-level field: ignored (clients add fields every week).
@@ -27,24 +29,36 @@ from typing import Any, Final
 import msgspec
 
 from llmproxy.config import ModelProfile
+from llmproxy.dialects.anthropic_cache import place_breakpoints
+from llmproxy.dialects.anthropic_providers import (
+    GENERIC,
+    ProviderProfile,
+    structured_outputs_ok,
+)
 from llmproxy.dialects.anthropic_request import (
     EFFORTS,
+    JSON_OBJECT_INSTRUCTION,
     NO_OUTPUT,
     Conversation,
     declare_history_tools,
     document_block,
+    every_tool_turn_thinks,
     finish_turns,
     image_block,
+    media_note,
+    parse_arguments,
     plan_thinking,
+    provider_sampling,
     repair_tool_pairing,
     sampling_params,
+    schema_instruction,
     strip_thinking,
     thinking_ok,
-    tool_input as parse_tool_input,
 )
+from llmproxy.dialects.anthropic_schema import strict_schema
 from llmproxy.envelope import Envelope
 from llmproxy.errors import BadRequest
-from routes.claude2codex.tools import ToolMap
+from routes.claude2codex.tools import WEB_SEARCH, WEB_SEARCH_TYPES, ToolMap
 
 __all__ = ["ResponsesRequest", "Translated", "decode_request", "translate_request"]
 
@@ -63,10 +77,6 @@ _DROPPED_ITEMS: Final = frozenset(
         "mcp_approval_request",
         "mcp_approval_response",
         "mcp_call",
-        "tool_search_call",
-        "tool_search_output",
-        "local_shell_call",
-        "local_shell_call_output",
         "shell_call",
         "shell_call_output",
         "apply_patch_call",
@@ -106,6 +116,8 @@ class ResponsesRequest(msgspec.Struct, kw_only=True):
     background: bool | None = None
     top_logprobs: int | None = None
     max_tool_calls: int | None = None
+    prompt_cache_retention: str | None = None
+    prompt_cache_options: dict[str, Any] | None = None
 
 
 class Echo(msgspec.Struct):
@@ -154,17 +166,34 @@ class Translated:
     thinking_off_reason: str | None = None
     summaries: bool = False
     dropped_items: list[str] = field(default_factory=list)
+    #: Hosted tools dropped by the written rule (``tools.DROPPED_TOOL_TYPES`` names).
+    dropped_tools: list[str] = field(default_factory=list)
+    #: The client asked for ``web_search_call.action.sources``.
+    search_sources: bool = False
+    #: How ``text.format`` travels: ``native`` (output_config.format), ``instruction``, None.
+    output_format: str | None = None
 
 
-def _text_of(content: object, param: str, *, roles_text: tuple[str, ...]) -> list[str]:
-    """The texts of a system/developer message's content."""
+#: Texts of system/developer message parts, with the client's cache breakpoint per part.
+_TEXT_PARTS: Final = ("input_text", "text", "output_text")
+_CACHE_MARK: Final = {"type": "ephemeral"}
+
+
+def _breakpoint(part: dict[str, Any]) -> bool:
+    """``input_text.prompt_cache_breakpoint`` (``{"mode": "explicit"}``): the client asks for a
+    cache breakpoint after this part."""
+    return isinstance(part.get("prompt_cache_breakpoint"), dict)
+
+
+def _text_of(content: object, param: str) -> list[tuple[str, bool]]:
+    """The texts of a system/developer message's content, each with its breakpoint flag."""
     if isinstance(content, str):
-        return [content]
+        return [(content, False)]
     if not isinstance(content, list):
         raise BadRequest("content must be a string or an array of parts", param=param)
-    out: list[str] = []
+    out: list[tuple[str, bool]] = []
     for i, part in enumerate(content):
-        if not isinstance(part, dict) or part.get("type") not in roles_text:
+        if not isinstance(part, dict) or part.get("type") not in _TEXT_PARTS:
             raise BadRequest(
                 "system and developer messages may only contain text parts",
                 param=f"{param}[{i}]",
@@ -172,8 +201,15 @@ def _text_of(content: object, param: str, *, roles_text: tuple[str, ...]) -> lis
         text = part.get("text")
         if not isinstance(text, str):
             raise BadRequest("a text part needs a string text", param=f"{param}[{i}].text")
-        out.append(text)
+        out.append((text, _breakpoint(part)))
     return out
+
+
+def _text_block(text: str, mark: bool) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "text", "text": text}
+    if mark:
+        block["cache_control"] = dict(_CACHE_MARK)
+    return block
 
 
 def _image_block(part: dict[str, Any], param: str) -> dict[str, Any]:
@@ -207,7 +243,9 @@ def _file_block(part: dict[str, Any], param: str) -> dict[str, Any]:
     )
 
 
-def _content_blocks(content: object, param: str, *, assistant: bool) -> list[dict[str, Any]]:
+def _content_blocks(
+    content: object, param: str, *, assistant: bool, provider: ProviderProfile = GENERIC
+) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content.strip() else []
     if not isinstance(content, list):
@@ -223,31 +261,40 @@ def _content_blocks(content: object, param: str, *, assistant: bool) -> list[dic
             if not isinstance(text, str):
                 raise BadRequest("a text part needs a string text", param=f"{p}.text")
             if text.strip():
-                blocks.append({"type": "text", "text": text})
+                blocks.append(_text_block(text, _breakpoint(part)))
         elif ptype == "refusal":
             text = part.get("refusal")
             if isinstance(text, str) and text.strip():
                 blocks.append({"type": "text", "text": text})
         elif ptype == "input_image" and not assistant:
-            blocks.append(_image_block(part, p))
+            # Validated even when the upstream takes no images: a bad part is the client's
+            # error whatever the upstream. ``detail`` has no Anthropic counterpart: ignored.
+            image = _image_block(part, p)
+            blocks.append(image if provider.images else media_note("image", provider))
         elif ptype == "input_file" and not assistant:
-            blocks.append(_file_block(part, p))
+            document = _file_block(part, p)
+            blocks.append(document if provider.documents else media_note("document", provider))
         else:
             side = "assistant" if assistant else "user"
             raise BadRequest(f"unsupported content part {ptype!r} in a {side} message", param=p)
     return blocks
 
 
-def _tool_result_content(output: object, param: str) -> str | list[dict[str, Any]]:
+def _tool_result_content(
+    output: object, param: str, provider: ProviderProfile = GENERIC
+) -> str | list[dict[str, Any]]:
+    """A tool output: a string, or content parts (Codex's ``view_image`` and MCP tools return
+    ``input_text``/``input_image`` parts) which become text, image and document blocks inside
+    the ``tool_result``, never stringified JSON."""
     if isinstance(output, str):
         return output if output.strip() else NO_OUTPUT
     if isinstance(output, dict):  # legacy {"content": ..., "success": ...}
         inner = output.get("content", output.get("output"))
         if inner is not None and inner is not output:
-            return _tool_result_content(inner, param)
+            return _tool_result_content(inner, param, provider)
         return msgspec.json.encode(output).decode()
     if isinstance(output, list):
-        blocks = _content_blocks(output, param, assistant=False)
+        blocks = _content_blocks(output, param, assistant=False, provider=provider)
         return blocks or NO_OUTPUT
     if output is None:
         return NO_OUTPUT
@@ -259,8 +306,40 @@ class _Ctx:
     tools: ToolMap
     envelope: Envelope
     model: str
+    provider: ProviderProfile = GENERIC
+    #: False: reasoning items are not restored (the retry after a refused signature).
+    restore_reasoning: bool = True
     reasoning_dropped: int = 0
     dropped: list[str] = field(default_factory=list)
+
+
+def _tool_search_output(item: dict[str, Any], p: str, ctx: _Ctx) -> str:
+    """A client tool search's result: the tools it loaded become callable (they join the
+    request's tools, as they do on OpenAI's side), and the model reads their names."""
+    tools = item.get("tools")
+    if not isinstance(tools, list):
+        raise BadRequest("tool_search_output needs a tools array", param=f"{p}.tools")
+    names: list[str] = []
+    for j, tool in enumerate(tools):
+        ctx.tools.add(tool, f"{p}.tools[{j}]", known_ok=True)
+        if isinstance(tool, dict) and isinstance(tool.get("name"), str):
+            names.append(tool["name"])
+    if not names:
+        return "No tools matched the search."
+    return "Tools loaded and now available: " + ", ".join(names)
+
+
+def _local_shell_input(action: object, p: str) -> dict[str, Any]:
+    if not isinstance(action, dict) or not isinstance(action.get("command"), list):
+        raise BadRequest("a local_shell_call needs an exec action", param=f"{p}.action")
+    out: dict[str, Any] = {"command": [str(c) for c in action["command"]]}
+    if isinstance(action.get("working_directory"), str):
+        out["workdir"] = action["working_directory"]
+    if isinstance(action.get("timeout_ms"), int) and not isinstance(action["timeout_ms"], bool):
+        out["timeout_ms"] = action["timeout_ms"]
+    if isinstance(action.get("env"), dict):
+        out["env"] = {str(k): str(v) for k, v in action["env"].items()}
+    return out
 
 
 def _convert_items(items: list[Any], ctx: _Ctx, b: Conversation) -> None:
@@ -272,11 +351,17 @@ def _convert_items(items: list[Any], ctx: _Ctx, b: Conversation) -> None:
         if itype is None and "role" in item:
             itype = "message"
         if itype == "message":
-            _convert_message(item, p, b)
+            _convert_message(item, p, b, ctx.provider)
         elif itype == "reasoning":
-            blocks = ctx.envelope.open(item.get("encrypted_content"), ctx.model)
-            if blocks is not None and any(
-                blk.get("type") == "thinking" and not blk.get("signature") for blk in blocks
+            blocks = None
+            if ctx.restore_reasoning:
+                blocks = ctx.envelope.open(item.get("encrypted_content"), ctx.model)
+            if (
+                blocks is not None
+                and not ctx.provider.unsigned_thinking
+                and any(
+                    blk.get("type") == "thinking" and not blk.get("signature") for blk in blocks
+                )
             ):
                 blocks = None  # unsigned thinking (a cut stream): the upstream would refuse it
             if blocks is None:
@@ -291,7 +376,7 @@ def _convert_items(items: list[Any], ctx: _Ctx, b: Conversation) -> None:
                 raise BadRequest(f"a {itype} item needs call_id and name", param=p)
             ns = item.get("namespace") if isinstance(item.get("namespace"), str) else None
             if itype == "function_call":
-                tool_input = parse_tool_input(item.get("arguments"))
+                tool_input = parse_arguments(item.get("arguments"))
             else:
                 raw = item.get("input")
                 tool_input = {"input": raw if isinstance(raw, str) else ""}
@@ -303,9 +388,36 @@ def _convert_items(items: list[Any], ctx: _Ctx, b: Conversation) -> None:
             output = item.get("output")
             b.add_tool_result(
                 call_id,
-                _tool_result_content(output, f"{p}.output"),
+                _tool_result_content(output, f"{p}.output", ctx.provider),
                 is_error=isinstance(output, dict) and output.get("success") is False,
             )
+        elif itype == "tool_search_call":
+            call_id = item.get("call_id")
+            arguments = item.get("arguments")
+            if item.get("execution") == "server" or not isinstance(call_id, str):
+                ctx.dropped.append(itype)  # a hosted search: nothing for Anthropic to replay
+                continue
+            tool_input = arguments if isinstance(arguments, dict) else parse_arguments(arguments)
+            b.add_tool_use(call_id, ctx.tools.anthropic_name("tool_search", None), tool_input)
+        elif itype == "tool_search_output":
+            call_id = item.get("call_id")
+            text = _tool_search_output(item, p, ctx)
+            if item.get("execution") == "server" or not isinstance(call_id, str):
+                ctx.dropped.append(itype)
+                continue
+            b.add_tool_result(call_id, text)
+        elif itype == "local_shell_call":
+            call_id = item.get("call_id") or item.get("id")
+            if not isinstance(call_id, str) or not call_id:
+                raise BadRequest("a local_shell_call needs call_id or id", param=f"{p}.call_id")
+            tool_input = _local_shell_input(item.get("action"), p)
+            b.add_tool_use(call_id, ctx.tools.anthropic_name("local_shell", None), tool_input)
+        elif itype == "local_shell_call_output":
+            # Keyed by ``id``: "the unique ID of the local shell tool call" (reference §1.2).
+            call_id = item.get("call_id") or item.get("id")
+            if not isinstance(call_id, str) or not call_id:
+                raise BadRequest("a local_shell_call_output needs an id", param=f"{p}.id")
+            b.add_tool_result(call_id, _tool_result_content(item.get("output"), f"{p}.output"))
         elif itype == "additional_tools":
             tools = item.get("tools")
             if not isinstance(tools, list):
@@ -325,28 +437,22 @@ def _convert_items(items: list[Any], ctx: _Ctx, b: Conversation) -> None:
             raise BadRequest(f"unsupported input item type {itype!r}", param=f"{p}.type")
 
 
-def _convert_message(item: dict[str, Any], p: str, b: Conversation) -> None:
+def _convert_message(
+    item: dict[str, Any], p: str, b: Conversation, provider: ProviderProfile = GENERIC
+) -> None:
     role = item.get("role")
     content = item.get("content")
     if role in ("system", "developer"):
-        texts = [
-            t
-            for t in _text_of(
-                content, f"{p}.content", roles_text=("input_text", "text", "output_text")
-            )
-            if t.strip()
-        ]
+        texts = [(t, mark) for t, mark in _text_of(content, f"{p}.content") if t.strip()]
         if not b.seen_conversation:
-            b.system.extend({"type": "text", "text": t} for t in texts)
+            b.system.extend(_text_block(t, mark) for t, mark in texts)
         else:
             # A mid-conversation instruction: a user-side reminder keeps the turn order valid
             # and the cached prefix stable.
-            for t in texts:
-                b.add(
-                    "user", {"type": "text", "text": f"<system-reminder>\n{t}\n</system-reminder>"}
-                )
+            for t, mark in texts:
+                b.add("user", _text_block(f"<system-reminder>\n{t}\n</system-reminder>", mark))
     elif role == "user":
-        for block in _content_blocks(content, f"{p}.content", assistant=False):
+        for block in _content_blocks(content, f"{p}.content", assistant=False, provider=provider):
             b.add("user", block)
         b.seen_conversation = True
     elif role == "assistant":
@@ -376,7 +482,14 @@ def _tool_choice(
         out, forced = {"type": "any"}, True
     elif isinstance(choice, dict):
         ctype = choice.get("type")
-        if ctype in ("function", "custom"):
+        if isinstance(ctype, str) and ctype in WEB_SEARCH_TYPES:
+            if not tools.web_search:
+                raise BadRequest(
+                    f"tool_choice {ctype!r} names a tool this request does not offer upstream",
+                    param="tool_choice.type",
+                )
+            out, forced = {"type": "tool", "name": WEB_SEARCH}, True
+        elif ctype in ("function", "custom"):
             name = choice.get("name")
             if not isinstance(name, str) or (None, name) not in tools.by_client:
                 raise BadRequest(
@@ -448,18 +561,79 @@ def _refuse_stateful(req: ResponsesRequest) -> None:
         )
 
 
+def _output_format(
+    req: ResponsesRequest, body: dict[str, Any], provider: ProviderProfile, model: str
+) -> str | None:
+    """``text.format`` -> ``output_config.format`` or an instruction (README, structured
+    output). ``json_schema`` with ``strict: true`` is constrained upstream (the schema adapted to
+    Anthropic's subset) where the provider and model support it; ``strict`` false or absent
+    means the client accepts best effort, and its schema may be one Anthropic's constrained
+    decoding cannot express (open objects, bounds): it goes as an instruction, like every
+    schema for an upstream without structured outputs. ``json_object`` has no Anthropic
+    counterpart: an instruction."""
+    fmt = (req.text or {}).get("format")
+    if not isinstance(fmt, dict):
+        return None
+    ftype = fmt.get("type")
+    if ftype == "json_schema":
+        schema = fmt.get("schema")
+        if not isinstance(schema, dict):
+            raise BadRequest("json_schema format needs a schema", param="text.format.schema")
+        if fmt.get("strict") is True and structured_outputs_ok(provider, model):
+            adapted, _ = strict_schema(schema)
+            body.setdefault("output_config", {})["format"] = {
+                "type": "json_schema",
+                "schema": adapted,
+            }
+            return "native"
+        text = schema_instruction(schema, fmt.get("name"), fmt.get("description"))
+    elif ftype == "json_object":
+        text = JSON_OBJECT_INSTRUCTION
+    elif ftype in (None, "text"):
+        return None
+    else:
+        raise BadRequest(f"unsupported text.format type {ftype!r}", param="text.format.type")
+    body.setdefault("system", []).append({"type": "text", "text": text})
+    return "instruction"
+
+
+def _cache_ttl(req: ResponsesRequest) -> str | None:
+    """``prompt_cache_retention: "24h"`` (or a ``prompt_cache_options.ttl`` of an hour or more)
+    -> Anthropic's longest TTL, ``1h``; anything else keeps the default five minutes."""
+    ttl = (req.prompt_cache_options or {}).get("ttl")
+    if req.prompt_cache_retention == "24h" or ttl in ("1h", "24h"):
+        return "1h"
+    return None
+
+
 def translate_request(
     req: ResponsesRequest,
     *,
     upstream_model: str,
     profile: ModelProfile,
     envelope: Envelope,
+    provider: ProviderProfile = GENERIC,
+    auto_cache: bool = True,
+    restore_reasoning: bool = True,
 ) -> Translated:
+    """``provider``: the upstream's quirks. ``auto_cache``: place cache breakpoints (the
+    operator's setting; the client turns them off with ``prompt_cache_options.mode:
+    "explicit"``). ``restore_reasoning`` False: replay no thinking (the retry after an upstream
+    refused a signature)."""
     _refuse_stateful(req)
-    tools = ToolMap()
+    tools = ToolMap(
+        server_tools=provider.server_tools,
+        strict_tools=structured_outputs_ok(provider, upstream_model),
+    )
     for i, tool in enumerate(req.tools or []):
         tools.add(tool, f"tools[{i}]")
-    ctx = _Ctx(tools=tools, envelope=envelope, model=upstream_model)
+    ctx = _Ctx(
+        tools=tools,
+        envelope=envelope,
+        model=upstream_model,
+        provider=provider,
+        restore_reasoning=restore_reasoning,
+    )
     b = Conversation()
     if req.instructions and req.instructions.strip():
         b.system.append({"type": "text", "text": req.instructions})
@@ -494,6 +668,8 @@ def translate_request(
         blocked = "reasoning items from elsewhere could not be restored"
     elif not thinking_ok(turns):
         blocked = "the current tool loop has no thinking block"
+    elif provider.thinking_on_every_tool_turn and not every_tool_turn_thinks(turns):
+        blocked = "an earlier tool turn has no thinking block"
     elif turns[-1].role == "assistant":
         blocked = "the input ends with an assistant prefill"
     plan = plan_thinking(effort, profile, req.max_output_tokens, blocked=blocked)
@@ -516,28 +692,8 @@ def translate_request(
             body["tool_choice"] = tool_choice
     declare_history_tools(body, turns)
     body.update(sampling_params(profile, req.temperature, req.top_p, thinking=thinking))
-
-    # -- output format ------------------------------------------------------------------------
-    fmt = (req.text or {}).get("format")
-    if isinstance(fmt, dict):
-        ftype = fmt.get("type")
-        if ftype == "json_schema":
-            schema = fmt.get("schema")
-            if not isinstance(schema, dict):
-                raise BadRequest("json_schema format needs a schema", param="text.format.schema")
-            body.setdefault("output_config", {})["format"] = {
-                "type": "json_schema",
-                "schema": schema,
-            }
-        elif ftype == "json_object":
-            body.setdefault("system", []).append(
-                {
-                    "type": "text",
-                    "text": "Respond with a single valid JSON object and nothing else.",
-                }
-            )
-        elif ftype not in (None, "text"):
-            raise BadRequest(f"unsupported text.format type {ftype!r}", param="text.format.type")
+    provider_sampling(body, provider, upstream_model, req.temperature, thinking=thinking)
+    output_format = _output_format(req, body, provider, upstream_model)
 
     user_id = req.safety_identifier or req.user
     if user_id:
@@ -547,6 +703,8 @@ def translate_request(
     elif req.service_tier in ("default", "flex", "scale"):
         body["service_tier"] = "standard_only"
     body["stream"] = True
+    mode = (req.prompt_cache_options or {}).get("mode")
+    place_breakpoints(body, auto=auto_cache and mode != "explicit", ttl=_cache_ttl(req))
     return Translated(
         body=body,
         tools=tools,
@@ -555,4 +713,7 @@ def translate_request(
         thinking_off_reason=plan.off_reason,
         summaries=summaries,
         dropped_items=ctx.dropped + tools.dropped,
+        dropped_tools=list(tools.dropped),
+        search_sources="web_search_call.action.sources" in (req.include or ()),
+        output_format=output_format,
     )

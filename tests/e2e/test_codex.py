@@ -13,7 +13,16 @@ import pytest
 
 from tests.conftest import Gateway
 from tests.support.codex import INSTALL_HINT, find_codex, run_codex
-from tests.support.fake_anthropic import FakeAnthropic, Reply, text, thinking, tool_use
+from tests.support.fake_anthropic import (
+    FakeAnthropic,
+    Reply,
+    server_tool_use,
+    text,
+    thinking,
+    tool_use,
+    web_citation,
+    web_search_result,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -149,3 +158,31 @@ async def test_codex_third_party_model_shows_reasoning_summary(
     turn = [e for e in result.events if e.get("type") == "turn.completed"]
     assert turn[0]["usage"]["input_tokens"] == 12
     assert turn[0]["usage"]["output_tokens"] == 7
+
+
+async def test_codex_accepts_a_web_search_call_and_cited_text(
+    gateway: Gateway, fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    """Anthropic's server-side web search comes to Codex as a ``web_search_call`` item (which
+    it shows) and cited text as an ``output_text`` with ``url_citation`` annotations."""
+    url = "https://docs.python.org/3/whatsnew/3.13.html"
+    fake.script.append(
+        Reply(
+            [
+                server_tool_use("python 3.13 what's new", id="srvtoolu_codex"),
+                web_search_result("srvtoolu_codex", [(url, "What's New In Python 3.13")]),
+                text(
+                    "Python 3.13 has a new REPL.",
+                    citations=[web_citation(url, "What's New In Python 3.13", "new REPL")],
+                ),
+            ]
+        )
+    )
+    result = await run_codex(
+        "What is new in Python 3.13?", base_url=gateway.base(), workdir=tmp_path
+    )
+    assert result.ok, result.describe()
+    assert fake.rejections == []
+    assert result.agent_messages == ["Python 3.13 has a new REPL."]
+    searches = result.items("web_search")
+    assert [s.get("query") for s in searches] == ["python 3.13 what's new"], result.events

@@ -67,9 +67,12 @@ async def test_json_text_turn(gateway: Gateway, fake: FakeAnthropic) -> None:
     sent = fake.requests[0]
     assert sent.headers["x-api-key"] == TEST_KEY
     assert sent.headers["anthropic-version"] == "2023-06-01"
-    assert sent.json["system"] == [{"type": "text", "text": "Be brief."}]
+    # Prompt caching is on by default: the system prompt and the conversation so far are
+    # marked as cache breakpoints.
+    mark = {"type": "ephemeral"}
+    assert sent.json["system"] == [{"type": "text", "text": "Be brief.", "cache_control": mark}]
     assert sent.json["messages"] == [
-        {"role": "user", "content": [{"type": "text", "text": "Say hi"}]}
+        {"role": "user", "content": [{"type": "text", "text": "Say hi", "cache_control": mark}]}
     ]
     assert fake.rejections == []
 

@@ -41,7 +41,7 @@ async def test_routes_command_lists_claude2codex() -> None:
     )
     out, _ = await proc.communicate()
     assert proc.returncode == 0
-    assert b"claude2codex\tPOST responses, GET models" in out
+    assert b"claude2codex\tPOST responses, POST responses/compact, GET models" in out
 
 
 async def test_sigterm_drains_and_ends_streams_with_failed(fake: FakeAnthropic) -> None:

@@ -11,6 +11,10 @@ wording copies Anthropic's where it is known (pydantic-style ``loc: message`` fo
         assert fake.rejections == []
 
 ``validate(body)`` is the pure rule set the handler runs; it returns the 400 message or None.
+
+``FakeAnthropic(cache_simulation=True)`` also simulates Anthropic's prompt cache
+(``PrefixCache``): the usage of every reply then reports cache reads and writes as Anthropic
+would for the request's ``cache_control`` breakpoints.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -53,17 +58,57 @@ def _rand(prefix: str, n: int = 24) -> str:
 class Block:
     """One response content block in Anthropic shape; build it with the helpers below."""
 
-    type: Literal["text", "thinking", "redacted_thinking", "tool_use"]
+    type: Literal[
+        "text",
+        "thinking",
+        "redacted_thinking",
+        "tool_use",
+        "server_tool_use",
+        "web_search_tool_result",
+    ]
     text: str = ""
     thinking: str = ""  # signed by the fake when it is sent
     data: str = ""  # redacted_thinking payload; recorded as produced when it is sent
-    id: str = ""
+    id: str = ""  # tool_use / server_tool_use id; the tool_use_id of a web_search_tool_result
     name: str = ""
     input: JSON = field(default_factory=dict)
+    citations: list[JSON] = field(default_factory=list)  # text: sent as citations_delta events
+    content: Any = None  # web_search_tool_result: the results list, or an error object
 
 
-def text(s: str) -> Block:
-    return Block("text", text=s)
+def text(s: str, citations: list[JSON] | None = None) -> Block:
+    return Block("text", text=s, citations=list(citations or ()))
+
+
+def server_tool_use(query: str, id: str | None = None, name: str = "web_search") -> Block:
+    """Anthropic's web search running server-side (``server_tool_use``)."""
+    return Block("server_tool_use", id=id or _rand("srvtoolu_"), name=name, input={"query": query})
+
+
+def web_search_result(tool_use_id: str, results: list[tuple[str, str]]) -> Block:
+    """The ``web_search_tool_result`` for ``tool_use_id``: (url, title) pairs."""
+    content = [
+        {
+            "type": "web_search_result",
+            "url": url,
+            "title": title,
+            "encrypted_content": base64.b64encode(url.encode()).decode(),
+            "page_age": None,
+        }
+        for url, title in results
+    ]
+    return Block("web_search_tool_result", id=tool_use_id, content=content)
+
+
+def web_citation(url: str, title: str, cited_text: str) -> JSON:
+    """A ``web_search_result_location`` citation (a ``citations_delta`` payload)."""
+    return {
+        "type": "web_search_result_location",
+        "url": url,
+        "title": title,
+        "cited_text": cited_text,
+        "encrypted_index": base64.b64encode(cited_text.encode()).decode(),
+    }
 
 
 def thinking(s: str) -> Block:
@@ -97,6 +142,8 @@ class Reply:
     usage: dict[str, int] = field(default_factory=_default_usage)
     stop_details: JSON | None = None
     stop_sequence: str | None = None
+    #: Seconds of silence before SSE event i is sent (a model thinking for a long time).
+    delays: dict[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.stop_reason is None:
@@ -164,7 +211,14 @@ class Signer:
 
 def _block_json(b: Block, signer: Signer) -> JSON:
     if b.type == "text":
-        return {"type": "text", "text": b.text}
+        out: JSON = {"type": "text", "text": b.text}
+        if b.citations:
+            out["citations"] = b.citations
+        return out
+    if b.type == "server_tool_use":
+        return {"type": "server_tool_use", "id": b.id, "name": b.name, "input": b.input}
+    if b.type == "web_search_tool_result":
+        return {"type": "web_search_tool_result", "tool_use_id": b.id, "content": b.content}
     if b.type == "thinking":
         return {"type": "thinking", "thinking": b.thinking, "signature": signer.sign(b.thinking)}
     if b.type == "redacted_thinking":
@@ -208,14 +262,15 @@ def stream_events(
         deltas: list[JSON] = []
         if b.type == "text":
             first: JSON = {"type": "text", "text": ""}
-            deltas = [{"type": "text_delta", "text": c} for c in _chunks(b.text, chunk_size)]
+            deltas = [{"type": "citations_delta", "citation": c} for c in b.citations]
+            deltas += [{"type": "text_delta", "text": c} for c in _chunks(b.text, chunk_size)]
         elif b.type == "thinking":
             first = {"type": "thinking", "thinking": "", "signature": ""}
             deltas = [
                 {"type": "thinking_delta", "thinking": c} for c in _chunks(b.thinking, chunk_size)
             ]
             deltas.append({"type": "signature_delta", "signature": full["signature"]})
-        elif b.type == "redacted_thinking":
+        elif b.type in ("redacted_thinking", "web_search_tool_result"):
             first = full  # complete in content_block_start, no deltas
         else:
             first = {**full, "input": {}}
@@ -383,8 +438,45 @@ def _check_params(body: JSON) -> None:
         if fmt is not None:
             _tag(fmt, "output_config.format", ("json_schema",))
             _extra(fmt, ("type", "schema"), "output_config.format")
-            _get(fmt, "schema", "dictionary", "output_config.format", required=True)
+            schema = _get(fmt, "schema", "dictionary", "output_config.format", required=True)
+            _check_output_schema(schema, "output_config.format.schema")
     _check_cache_control(body, "")
+
+
+# Structured outputs: the JSON Schema subset Anthropic accepts (platform.claude.com,
+# "Structured outputs", JSON Schema limitations).
+_SCHEMA_KEYWORDS: Final = frozenset(
+    {
+        "type", "enum", "const", "anyOf", "allOf", "$ref", "$defs", "definitions", "properties",
+        "required", "additionalProperties", "items", "minItems", "description", "title",
+        "default", "format",
+    }
+)  # fmt: skip
+_STRING_FORMATS: Final = frozenset(
+    {"date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid"}
+)
+
+
+def _check_output_schema(schema: Any, loc: str) -> None:
+    if not isinstance(schema, dict):
+        return
+    for key in schema:
+        if key not in _SCHEMA_KEYWORDS:
+            _fail(f"{loc}: JSON schema keyword '{key}' is not supported for structured outputs")
+    is_object = schema.get("type") == "object" or "properties" in schema
+    if is_object and schema.get("additionalProperties") is not False:
+        _fail(f"{loc}: For 'object' type, 'additionalProperties' must be explicitly set to false")
+    if "format" in schema and schema["format"] not in _STRING_FORMATS:
+        _fail(f"{loc}.format: string format '{schema['format']}' is not supported")
+    if "minItems" in schema and schema["minItems"] not in (0, 1):
+        _fail(f"{loc}.minItems: only 0 and 1 are supported")
+    for key in ("properties", "$defs", "definitions"):
+        for name, sub in (schema.get(key) or {}).items():
+            _check_output_schema(sub, f"{loc}.{key}.{name}")
+    for key in ("anyOf", "allOf"):
+        for i, sub in enumerate(schema.get(key) or []):
+            _check_output_schema(sub, f"{loc}.{key}.{i}")
+    _check_output_schema(schema.get("items"), f"{loc}.items")
 
 
 # Rules 2 and 3: messages, merged into turns -----------------------------------------------------
@@ -582,6 +674,18 @@ def _check_tools(body: JSON) -> tuple[list[str], int]:
             max_uses = _get(tool, "max_uses", "integer", loc)
             if max_uses is not None and max_uses < 1:
                 _fail(f"{loc}.max_uses: Input should be greater than 0")
+            for key in ("allowed_domains", "blocked_domains"):
+                for j, domain in enumerate(_get(tool, key, "list", loc) or []):
+                    if not isinstance(domain, str) or not domain:
+                        _fail(f"{loc}.{key}.{j}: Input should be a valid string")
+            where = _get(tool, "user_location", "dictionary", loc)
+            if where is not None:
+                _tag(where, f"{loc}.user_location", ("approximate",))
+                _extra(
+                    where, ("type", "city", "region", "country", "timezone"), f"{loc}.user_location"
+                )
+                for key in ("city", "region", "country", "timezone"):
+                    _get(where, key, "string", f"{loc}.user_location")
         elif kind in (None, "custom"):
             loc = f"tools.{i}.custom"
             _extra(tool, _CUSTOM_FIELDS, loc)
@@ -797,6 +901,88 @@ def validate(
 
 
 # ---------------------------------------------------------------------------------------------
+# Prompt caching, simulated
+
+
+def _cache_units(body: JSON) -> list[tuple[bytes, bool]]:
+    """The request's cacheable units in cache order (tools, system, message blocks), each as
+    its JSON without ``cache_control`` and whether it carries a breakpoint."""
+    units: list[tuple[bytes, bool]] = []
+
+    def add(value: JSON, context: JSON | None = None) -> None:
+        marked = bool(value.get("cache_control"))
+        clean = {k: v for k, v in value.items() if k != "cache_control"}
+        if clean.get("type") == "tool_result" and isinstance(clean.get("content"), list):
+            inner = clean["content"]
+            marked = marked or any(isinstance(c, dict) and c.get("cache_control") for c in inner)
+            clean["content"] = [
+                {k: v for k, v in c.items() if k != "cache_control"} if isinstance(c, dict) else c
+                for c in inner
+            ]
+        units.append((_encoder.encode({**(context or {}), "unit": clean}), marked))
+
+    for tool in body.get("tools") or ():
+        add(tool)
+    system = body.get("system")
+    if isinstance(system, str):
+        add({"type": "text", "text": system})
+    for block in system if isinstance(system, list) else ():
+        add(block)
+    for i, message in enumerate(body.get("messages") or ()):
+        content = message["content"]
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        for block in blocks:
+            add(block, {"role": message["role"], "message": i})
+    return units
+
+
+class PrefixCache:
+    """Anthropic's prompt cache as documented (platform.claude.com, "Prompt caching"): a
+    request reads the longest prefix previously written that ends at a block boundary at most
+    ``LOOKBACK`` blocks before one of its ``cache_control`` breakpoints, writes the prefix up to
+    its last breakpoint, and pays full price for the rest. Tokens are approximated as
+    ``len(json) // 4`` per block; entries never expire."""
+
+    LOOKBACK: Final = 20
+
+    def __init__(self) -> None:
+        self.entries: set[str] = set()
+        #: The usage reported for every request, in order.
+        self.log: list[dict[str, int]] = []
+
+    def account(self, body: JSON) -> dict[str, int]:
+        units = _cache_units(body)
+        h = hashlib.sha256()
+        prefixes: list[str] = []
+        ends: list[int] = []
+        total = 0
+        for raw, _ in units:
+            h.update(hashlib.sha256(raw).digest())
+            prefixes.append(h.hexdigest())
+            total += max(1, len(raw) // 4)
+            ends.append(total)
+        marks = [i for i, (_, marked) in enumerate(units) if marked]
+        hit = -1
+        for b in marks:
+            for j in range(b, max(-1, b - self.LOOKBACK - 1), -1):
+                if prefixes[j] in self.entries:
+                    hit = max(hit, j)
+                    break
+        read = ends[hit] if hit >= 0 else 0
+        last = marks[-1] if marks else -1
+        written = ends[last] - read if last > hit else 0
+        for b in marks:
+            self.entries.add(prefixes[b])
+        usage = {
+            "input_tokens": total - read - written,
+            "cache_read_input_tokens": read,
+            "cache_creation_input_tokens": written,
+        }
+        self.log.append(usage)
+        return usage
+
+
+# ---------------------------------------------------------------------------------------------
 # The server
 
 _MODELS: Final = (
@@ -832,9 +1018,12 @@ class FakeAnthropic:
         *,
         adaptive_only_models: tuple[str, ...] = DEFAULT_ADAPTIVE_ONLY,
         chunk_size: int = 7,
+        cache_simulation: bool = False,
     ) -> None:
         self.adaptive_only_models = adaptive_only_models
         self.chunk_size = chunk_size
+        #: Set with ``cache_simulation``: reply usage comes from the simulated prompt cache.
+        self.cache: PrefixCache | None = PrefixCache() if cache_simulation else None
         self.signer = Signer()
         self.requests: list[RecordedRequest] = []
         self.script: collections.deque[Reply | ErrorReply | StreamFault] = collections.deque()
@@ -942,6 +1131,9 @@ class FakeAnthropic:
             return self._error(reply)
         fault = reply if isinstance(reply, StreamFault) else None
         message = reply.reply if isinstance(reply, StreamFault) else reply
+        if self.cache is not None:
+            usage = {**message.usage, **self.cache.account(body)}
+            message = dataclasses.replace(message, usage=usage)
         if body.get("stream"):
             record.status = 200  # sent with the headers, even if the stream is then cut
             return await self._stream(request, body["model"], message, fault)
@@ -966,7 +1158,9 @@ class FakeAnthropic:
         if fault is not None:
             events = events[: fault.after_events]
         try:
-            for name, data in events:  # one write per event, so the client sees real chunking
+            for i, (name, data) in enumerate(events):  # one write per event: real chunking
+                if reply.delays.get(i):
+                    await asyncio.sleep(reply.delays[i])
                 await response.write(sse_frame(name, data))
             kind = fault.kind if fault is not None else None
             if kind == "error_event" and fault is not None:

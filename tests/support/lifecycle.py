@@ -18,7 +18,9 @@ The rules, from the protocol reference (claude2codex-protocol.md):
   follows its ``output_item.done``.
 * §3.3.3: ``content_part.added`` (content_index = parts so far, an empty ``output_text``) before
   any ``output_text.delta`` for it, then ``output_text.done`` -> ``content_part.done``; texts equal
-  the concatenated deltas; no ``refusal`` parts anywhere (they break Codex's message parsing).
+  the concatenated deltas; no ``refusal`` parts anywhere (they break Codex's message parsing);
+  ``output_text.annotation.added`` comes before the part's ``output_text.done`` with
+  ``annotation_index`` = annotations so far, and the done part and item carry exactly those.
 * §3.3.4: ``reasoning_summary_part.added`` -> ``reasoning_summary_text.delta``* (with
   ``summary_index``) -> ``reasoning_summary_text.done`` -> ``reasoning_summary_part.done``.
 * §3.3.5 and §3.4(c): ``function_call_arguments.*`` only for ``function_call`` items,
@@ -126,6 +128,7 @@ class _Part:
     text: str = ""
     text_done: bool = False
     done: bool = False
+    annotations: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -176,7 +179,15 @@ def _check_item_shape(item: object, where: str, *, added: bool) -> Mapping[str, 
     status = item.get("status")
     if added and status not in (None, "in_progress"):
         _fail(where, f"an added item has status {status!r}, expected 'in_progress'")
-    if not added and status not in (None, "completed", "incomplete"):
+    finals = (
+        ("completed", "incomplete", "failed")
+        if itype == "web_search_call"
+        else (
+            "completed",
+            "incomplete",
+        )
+    )
+    if not added and status not in (None, *finals):
         _fail(where, f"a done item has status {status!r}")
     if itype == "message":
         _field(item, "role", str, where)
@@ -351,6 +362,8 @@ class _Checker:
                     _fail(where, f"content part {k} never got content_part.done")
                 if part["text"] != streamed.text:
                     _fail(where, f"content[{k}].text {part['text']!r} != deltas {streamed.text!r}")
+                if part["annotations"] != streamed.annotations:
+                    _fail(where, f"content[{k}].annotations != those added while streaming")
         elif it.type == "reasoning":
             summary = item["summary"]
             if len(summary) != len(it.summary):
@@ -399,7 +412,15 @@ class _Checker:
             p = self._part(it.parts, _field(ev, "content_index", int, where), "content part", where)
             if p.text_done:
                 _fail(where, "text event after output_text.done for this part")
-            if kind == "output_text.delta":
+            if kind == "output_text.annotation.added":
+                n = _field(ev, "annotation_index", int, where)
+                if n != len(p.annotations):
+                    _fail(where, f"annotation_index {n}, expected {len(p.annotations)}")
+                note = _field(ev, "annotation", Mapping, where)
+                if not isinstance(note.get("type"), str):
+                    _fail(where, f"annotation without a type: {note!r}")
+                p.annotations.append(note)
+            elif kind == "output_text.delta":
                 p.text += _field(ev, "delta", str, where)
                 _field(ev, "logprobs", list, where)
             elif kind == "output_text.done":
@@ -417,6 +438,8 @@ class _Checker:
                 _fail(where, "content_part.done before output_text.done")
             if part.get("text") != p.text:
                 _fail(where, f"part text {part.get('text')!r} != concatenated deltas {p.text!r}")
+            if part.get("annotations") != p.annotations:
+                _fail(where, f"part annotations {part.get('annotations')!r} != those added")
             p.done = True
         elif kind == "reasoning_summary_part.added":
             s = _field(ev, "summary_index", int, where)
@@ -478,7 +501,7 @@ class _Checker:
                 if name is not None and name != it.added["name"]:
                     _fail(where, f"name {name!r} != the item's {it.added['name']!r}")
                 it.final = final
-        # web_search_call.* and annotation events need nothing beyond the target checks.
+        # web_search_call.* events need nothing beyond the target checks.
 
     def _terminal(self, ev: Mapping[str, Any], etype: str, where: str) -> None:
         resp = self._snapshot(ev, where)

@@ -22,11 +22,14 @@ from tests.support.fake_anthropic import (
     StreamFault,
     message_json,
     redacted_thinking,
+    server_tool_use,
     stream_events,
     text,
     thinking,
     tool_use,
     validate,
+    web_citation,
+    web_search_result,
 )
 
 JSON = dict[str, Any]
@@ -743,6 +746,8 @@ def _reassemble(events: list[tuple[str, JSON]]) -> list[JSON]:
                 partial[data["index"]] = partial.get(data["index"], "") + delta["partial_json"]
             elif kind == "signature_delta":
                 block["signature"] = delta["signature"]
+            elif kind == "citations_delta":
+                block.setdefault("citations", []).append(delta["citation"])
             else:
                 field = "text" if kind == "text_delta" else "thinking"
                 block[field] += delta[field]
@@ -798,6 +803,88 @@ def test_stream_events_match_the_message() -> None:
     assert json_deltas[0]["partial_json"] == ""
     assert json_deltas[-1] == {"type": "input_json_delta", "partial_json": ""}  # empty input
     assert message["content"][0]["signature"] == signer.sign("Let me think about this carefully.")
+
+
+def test_stream_events_of_a_web_search_turn() -> None:
+    """Server tool use streams like a tool use; its result is complete in its start; citations
+    arrive as citations_delta before the cited text (docs: messages-streaming, web search)."""
+    signer = Signer()
+    cite = web_citation("https://a.example/", "A", "quoted")
+    reply = Reply(
+        [
+            server_tool_use("q", id="srvtoolu_1"),
+            web_search_result("srvtoolu_1", [("https://a.example/", "A")]),
+            text("Answer.", citations=[cite]),
+        ]
+    )
+    events = stream_events(reply, "claude-x", signer, chunk_size=4, msg_id="msg_1")
+    message = message_json(reply, "claude-x", signer, "msg_1")
+    assert _reassemble(events) == message["content"]
+    assert message["content"][1]["content"][0]["url"] == "https://a.example/"
+    assert message["content"][2] == {"type": "text", "text": "Answer.", "citations": [cite]}
+    deltas = [d["delta"]["type"] for n, d in events if n == "content_block_delta"]
+    assert deltas.index("citations_delta") < deltas.index("text_delta")
+    assert message["stop_reason"] == "end_turn"
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ({"type": "object", "properties": {}, "additionalProperties": False}, None),
+        (
+            {"type": "object", "properties": {}},
+            "output_config.format.schema: For 'object' type, 'additionalProperties' must be "
+            "explicitly set to false",
+        ),
+        (
+            {
+                "type": "object",
+                "properties": {"a": {"type": "string", "minLength": 1}},
+                "additionalProperties": False,
+            },
+            "output_config.format.schema.properties.a: JSON schema keyword 'minLength' is not "
+            "supported for structured outputs",
+        ),
+        (
+            {"type": "string", "format": "iri"},
+            "output_config.format.schema.format: string format 'iri' is not supported",
+        ),
+        (
+            {"type": "array", "items": {"type": "string"}, "minItems": 2},
+            "output_config.format.schema.minItems: only 0 and 1 are supported",
+        ),
+    ],
+)
+def test_rule8_structured_output_schema_subset(schema: JSON, message: str | None) -> None:
+    fmt = {"format": {"type": "json_schema", "schema": schema}}
+    assert validate(body(output_config=fmt)) == message
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            {"allowed_domains": ["a.com"], "user_location": {"type": "approximate", "city": "X"}},
+            None,
+        ),
+        (
+            {"allowed_domains": [""]},
+            "tools.0.web_search_20250305.allowed_domains.0: Input should be a valid string",
+        ),
+        (
+            {"user_location": {"type": "exact"}},
+            "tools.0.web_search_20250305.user_location: Input tag 'exact' found using 'type' "
+            "does not match any of the expected tags: 'approximate'",
+        ),
+        (
+            {"user_location": {"type": "approximate", "street": "x"}},
+            "tools.0.web_search_20250305.user_location.street: Extra inputs are not permitted",
+        ),
+    ],
+)
+def test_rule5_web_search_options(extra: JSON, message: str | None) -> None:
+    tool = {"type": "web_search_20250305", "name": "web_search", **extra}
+    assert validate(body(tools=[tool])) == message
 
 
 # --- Server ---------------------------------------------------------------------------------------
@@ -1040,3 +1127,43 @@ async def test_server_models_and_unknown_paths(
         assert r.status == 404
         assert (await r.json())["error"]["type"] == "not_found_error"
     assert fake.requests == []
+
+
+async def test_server_stream_delays(fake: FakeAnthropic, http: aiohttp.ClientSession) -> None:
+    fake.script.append(Reply([text("slow")], delays={2: 0.3}))
+    loop = asyncio.get_running_loop()
+    async with http.post(
+        fake.base_url + "/v1/messages", json=body(stream=True), headers=HEADERS
+    ) as r:
+        first = await r.content.readuntil(b"\n\n")
+        await r.content.readuntil(b"\n\n")  # ping
+        t0 = loop.time()
+        await r.content.readuntil(b"\n\n")  # the content_block_start, after the delay
+        waited = loop.time() - t0
+        await r.read()
+    assert first.startswith(b"event: message_start")
+    assert waited >= 0.25
+
+
+async def test_server_cache_simulation_reports_cache_usage(
+    http: aiohttp.ClientSession,
+) -> None:
+    marked = {"type": "text", "text": "doc " * 400, "cache_control": {"type": "ephemeral"}}
+    async with FakeAnthropic(cache_simulation=True) as fake:
+        usages = []
+        for _ in range(2):
+            req = body(messages=[{"role": "user", "content": [marked]}])
+            async with http.post(fake.base_url + "/v1/messages", json=req, headers=HEADERS) as r:
+                usages.append((await r.json())["usage"])
+        assert fake.cache is not None
+        assert fake.cache.log == [
+            {
+                k: u[k]
+                for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+            }
+            for u in usages
+        ]
+    assert usages[0]["cache_creation_input_tokens"] > 0
+    assert usages[0]["cache_read_input_tokens"] == 0
+    assert usages[1]["cache_read_input_tokens"] == usages[0]["cache_creation_input_tokens"]
+    assert usages[1]["cache_creation_input_tokens"] == 0

@@ -65,6 +65,10 @@ ARGS: Final = "response.function_call_arguments.delta"
 ARGS_DONE: Final = "response.function_call_arguments.done"
 INPUT: Final = "response.custom_tool_call_input.delta"
 INPUT_DONE: Final = "response.custom_tool_call_input.done"
+ANNOTATION: Final = "response.output_text.annotation.added"
+WS_IN_PROGRESS: Final = "response.web_search_call.in_progress"
+WS_SEARCHING: Final = "response.web_search_call.searching"
+WS_COMPLETED: Final = "response.web_search_call.completed"
 COMPLETED: Final = "response.completed"
 INCOMPLETE: Final = "response.incomplete"
 FAILED: Final = "response.failed"
@@ -218,7 +222,13 @@ def summarize(item: JSON) -> tuple[Any, ...]:
     """The payload fields a test pins, per output item."""
     t = item["type"]
     if t == "message":
-        return (t, item["id"], item["status"], [p["text"] for p in item["content"]])
+        texts = [p["text"] for p in item["content"]]
+        notes = [p["annotations"] for p in item["content"]]
+        if any(notes):
+            return (t, item["id"], item["status"], texts, notes)
+        return (t, item["id"], item["status"], texts)
+    if t == "web_search_call":
+        return (t, item["id"], item["status"], item["action"])
     if t == "reasoning":
         blocks = Envelope(KEY).open(item.get("encrypted_content"), UPSTREAM_MODEL)
         return (t, item["id"], [s["text"] for s in item["summary"]], blocks)
@@ -392,13 +402,17 @@ GOLDENS: Final = [
         usage(412, 0, 1893, 142),
     ),
     Golden(
-        # server_tool_use + web_search_tool_result are skipped; the message is closed before
-        # them (the next block is not text, §6.9) and the text after them opens a new one.
+        # server_tool_use + web_search_tool_result become one web_search_call item, added once
+        # the query is complete (§6.9: in_progress, searching, completed around added/done);
+        # the message is closed before it and the text after it opens a new one, whose cited
+        # part carries a url_citation spanning the part (annotation.added before text done).
         "web_search",
         [
             *START,
             *[ADDED, PART, TEXT, TEXT, TEXT_DONE, PART_DONE, DONE],
-            *[ADDED, PART, TEXT, TEXT_DONE, PART_DONE, PART, TEXT, TEXT_DONE, PART_DONE, DONE],
+            *[ADDED, WS_IN_PROGRESS, WS_SEARCHING, WS_COMPLETED, DONE],
+            *[ADDED, PART, TEXT, ANNOTATION, TEXT_DONE, PART_DONE],
+            *[PART, TEXT, TEXT_DONE, PART_DONE, DONE],
             COMPLETED,
         ],
         [
@@ -409,17 +423,32 @@ GOLDENS: Final = [
                 ["I'll check the current weather in New York City for you."],
             ),
             (
+                "web_search_call",
+                "ws_1",
+                "completed",
+                {"type": "search", "query": "weather NYC today"},
+            ),
+            (
                 "message",
                 "msg_2",
                 "completed",
                 ["It is partly cloudy with a high of 68°F", " and a light breeze."],
+                [
+                    [
+                        {
+                            "type": "url_citation",
+                            "url": "https://www.example.com/weather/nyc",
+                            "title": "Weather in New York City in May 2025",
+                            "start_index": 0,
+                            "end_index": 39,
+                        }
+                    ],
+                    [],
+                ],
             ),
         ],
         COMPLETED,
         usage(10682, 0, 0, 510),  # message_delta's cumulative input_tokens override
-        # two skipped block starts and one citations_delta (the server tool's own
-        # input_json_delta belongs to an already skipped block)
-        skipped=3,
     ),
     Golden(
         "max_tokens",
@@ -641,7 +670,8 @@ def test_tool_map_names_match_the_goldens() -> None:
     tools = tool_map()
     assert tools.by_client[("github", "create_issue")].anthropic_name == "github__create_issue"
     assert tools.lookup("apply_patch").kind == "custom"
-    assert tools.dropped == ["web_search"]
+    assert tools.web_search  # the hosted web search became Anthropic's server tool
+    assert tools.dropped == []
 
 
 @pytest.mark.parametrize("case", CASES)

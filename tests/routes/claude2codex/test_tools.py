@@ -333,8 +333,9 @@ def test_unknown_tool_name_looks_up_as_a_function() -> None:
         {"type": "web_search", "external_web_access": False},
         {"type": "tool_search"},
         {"type": "image_generation"},
-        {"type": "local_shell"},
         {"type": "file_search", "vector_store_ids": ["vs_1"]},
+        {"type": "code_interpreter", "container": {"type": "auto"}},
+        {"type": "mcp", "server_label": "x", "server_url": "https://mcp.example"},
     ],
 )
 def test_hosted_tools_are_dropped(hosted: JSON) -> None:
@@ -344,7 +345,7 @@ def test_hosted_tools_are_dropped(hosted: JSON) -> None:
 
 
 def test_only_hosted_tools_means_no_tools() -> None:
-    t = accepted(request("hi", tools=[{"type": "web_search"}], tool_choice="required"))
+    t = accepted(request("hi", tools=[{"type": "image_generation"}], tool_choice="required"))
     assert "tools" not in t.body
     assert "tool_choice" not in t.body
 
@@ -474,7 +475,7 @@ def test_tool_blocks_with_hosted_only_tools_get_unusable_stub_tools() -> None:
             USER_HI,
             call("c1", name="mcp.server/tool"),
             output("c1"),
-            tools=[{"type": "web_search"}],
+            tools=[{"type": "image_generation"}],
         ),
         GLM,
     )

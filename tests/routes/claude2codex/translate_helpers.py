@@ -11,6 +11,7 @@ from typing import Any, Final
 
 import pytest
 
+from llmproxy.dialects.anthropic_providers import GENERIC, ProviderProfile
 from llmproxy.errors import BadRequest
 from routes.claude2codex.reasoning import Envelope, profile_for
 from routes.claude2codex.request import Translated, decode_request, translate_request
@@ -46,14 +47,28 @@ FN_TOOL: Final[JSON] = {
 }
 
 
-def translate(body: JSON, model: str = SONNET, *, envelope: Envelope | None = None) -> Translated:
-    """decode + translate, like the route does (the body goes through real JSON bytes)."""
+def translate(
+    body: JSON,
+    model: str = SONNET,
+    *,
+    envelope: Envelope | None = None,
+    provider: ProviderProfile = GENERIC,
+    auto_cache: bool = False,
+    restore_reasoning: bool = True,
+) -> Translated:
+    """decode + translate, like the route does (the body goes through real JSON bytes).
+
+    Automatic cache breakpoints are off by default here, so that tests of the message mapping
+    compare bodies without markers; the cache tests and the capture tests turn them on."""
     req, _ = decode_request(json.dumps(body).encode())
     return translate_request(
         req,
         upstream_model=model,
         profile=profile_for(model),
         envelope=envelope or Envelope(KEY),
+        provider=provider,
+        auto_cache=auto_cache,
+        restore_reasoning=restore_reasoning,
     )
 
 
@@ -63,9 +78,11 @@ def accepted(
     *,
     signer: Signer | None = None,
     envelope: Envelope | None = None,
+    provider: ProviderProfile = GENERIC,
+    auto_cache: bool = False,
 ) -> Translated:
     """Translate and assert the fake upstream accepts the result."""
-    t = translate(body, model, envelope=envelope)
+    t = translate(body, model, envelope=envelope, provider=provider, auto_cache=auto_cache)
     error = validate(t.body, signer=signer or Signer())
     assert error is None, f"upstream would refuse: {error}\n{json.dumps(t.body, indent=1)}"
     return t
