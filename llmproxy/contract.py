@@ -218,6 +218,15 @@ class Continuable(Protocol):
 
 
 @runtime_checkable
+class ReportsIncomplete(Protocol):
+    """A translator that can tell a reply the model cut short (output limit) from a complete
+    one, for the ``incomplete`` outcome of ``llmproxy_requests_total``."""
+
+    @property
+    def incomplete(self) -> bool: ...
+
+
+@runtime_checkable
 class Rephrasable(Protocol):
     """An exchange that can answer one upstream error with a different request."""
 

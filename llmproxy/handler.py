@@ -33,6 +33,7 @@ from llmproxy.contract import (
     ClientRequest,
     Continuable,
     DropsTools,
+    ReportsIncomplete,
     Exchange,
     Rephrasable,
     Reply,
@@ -415,11 +416,16 @@ class Gateway:
         err = translator.error
         if err is not None:
             rec.error = f"{type(err).__name__}: {err.message}"
+        cut_short = isinstance(translator, ReportsIncomplete) and translator.incomplete
         if not exchange.client_streams:
             reply = exchange.collect(translator)
             rec.outcome = _outcome(reply.status, err)
+            if rec.outcome == "ok" and cut_short:
+                rec.outcome = "incomplete"
             return self._reply(reply, rec)
         rec.outcome = "upstream_error" if err is not None else "ok"
+        if rec.outcome == "ok" and cut_short:
+            rec.outcome = "incomplete"
         if out_stream is None:  # the upstream produced nothing translatable at all
             raise err or UpstreamProtocolError("the upstream stream was empty")
         # A client that leaves right after the terminal event had the whole reply.

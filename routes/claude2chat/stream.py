@@ -140,6 +140,10 @@ class ChatStream:
         return self._skipped
 
     @property
+    def incomplete(self) -> bool:
+        return self.phase == "done" and self.finish_reason == "length"
+
+    @property
     def usage(self) -> Usage | None:
         u = self._usage
         if u.input_tokens is None and u.output_tokens is None:

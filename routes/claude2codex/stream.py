@@ -219,6 +219,10 @@ class ResponsesStream:
         return self._skipped
 
     @property
+    def incomplete(self) -> bool:
+        return self.final is not None and self.final.status == "incomplete"
+
+    @property
     def usage(self) -> Usage | None:
         u = self._total_usage()
         if u.input_tokens is None and u.output_tokens is None:

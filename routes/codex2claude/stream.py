@@ -140,6 +140,10 @@ class MessagesStream:
         return self._skipped
 
     @property
+    def incomplete(self) -> bool:
+        return self.done and self.error is None and self.stop_reason == "max_tokens"
+
+    @property
     def usage(self) -> Usage | None:
         u = self._usage
         if u is None:

@@ -566,3 +566,15 @@ async def test_prompt_text_is_never_logged_unless_asked_and_then_redacted(
             assert "[redacted]" in logs
         else:
             assert "my private prompt" not in logs
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_max_tokens_counts_as_incomplete(
+    gateway: Gateway, fake: FakeAnthropic, stream: bool
+) -> None:
+    fake.script.append(Reply([text("cut sh")], stop_reason="max_tokens"))
+    status, _, _ = await post(gateway.base() + "/responses", {**BODY, "stream": stream})
+    assert status == 200
+    async with aiohttp.ClientSession() as s, s.get(gateway.url + "/metrics") as r:
+        metrics = await r.text()
+    assert 'llmproxy_requests_total{outcome="incomplete",route="claude2codex"} 1.0' in metrics
