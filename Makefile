@@ -10,7 +10,7 @@ CODEX_VERSION := 0.171.0
 CODEX := .cache/codex/node_modules/.bin/codex
 CLAUDE_CODE_VERSION := 2.1.332
 CLAUDE := .cache/claude-code/node_modules/.bin/claude
-LINTED := llmproxy routes tests examples
+LINTED := llmproxy routes tests examples bench
 PYTEST_ARGS ?=
 
 .PHONY: help setup run test check fmt lint types bench soak clean
