@@ -39,9 +39,9 @@ skipped and counted (``skipped``).
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -65,7 +65,7 @@ _TEXT_DELTA: Final[str] = R.OutputTextDelta.__struct_config__.tag  # type: ignor
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
+    return f"{prefix}_{os.urandom(16).hex()}"
 
 
 @dataclass(slots=True)
