@@ -184,6 +184,7 @@ class ResponsesExchange:
             self._translated.upstream_model,
             summaries=self._translated.summaries,
             resume=lambda content: self._request(_continuation_body(body, content)),
+            quiet=not self.client_streams,
         )
 
     def collect(self, translator: StreamTranslator) -> Reply:

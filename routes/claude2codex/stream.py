@@ -160,8 +160,12 @@ class ResponsesStream:
         ids: Callable[[str], str] = new_id,
         clock: Callable[[], float] = time.time,
         resume: Resume | None = None,
+        quiet: bool = False,
     ) -> None:
         self.phase: Literal["idle", "open", "done"] = "idle"
+        #: For a client that did not ask to stream: only ``final`` matters, so no event is
+        #: encoded (``feed`` and friends return empty lists).
+        self._quiet = quiet
         self._t = template
         self._tools = tools
         self._envelope = envelope
@@ -277,6 +281,8 @@ class ResponsesStream:
                 msg.texts[block.content_index].append(text)
                 seq = self._seq
                 self._seq = seq + 1
+                if self._quiet:
+                    return []
                 delta = R.OutputTextDelta(
                     seq, block.item_id, block.output_index, block.content_index, text, _EMPTY
                 )
@@ -354,6 +360,8 @@ class ResponsesStream:
         return s
 
     def _emit(self, out: list[ClientEvent], ev: R.StreamEvent) -> None:
+        if self._quiet:
+            return
         out.append(ClientEvent(ev.__struct_config__.tag, _encode(ev)))  # type: ignore[arg-type]
 
     def _open(self, out: list[ClientEvent]) -> None:
