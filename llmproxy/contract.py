@@ -17,7 +17,9 @@ Lifecycle of one request (the handler in ``llmproxy.handler`` is the only I/O)::
                               client does not: exchange.collect(translator) -> Reply
     any GatewayError       -> exchange.render_error(err) (or route.render_error before open)
 
-Optional capabilities, each a small protocol of its own (the core checks with ``isinstance``):
+Optional capabilities, each a small protocol of its own. The core looks them up by attribute
+name (``getattr``), not with ``isinstance``: a runtime-checkable protocol check costs
+microseconds on every request. Implement the attribute with exactly the protocol's meaning:
 
 * ``Continuable`` translator: at upstream EOF before its terminal event, ``continuation()``
   may give the request that continues a paused upstream turn (Anthropic ``pause_turn``); the
@@ -28,6 +30,8 @@ Optional capabilities, each a small protocol of its own (the core checks with ``
   upstream refused); the core sends that instead of failing.
 * ``DropsTools`` exchange: ``dropped_tools`` names the client tools the route dropped (from a
   fixed set the route owns), counted as ``llmproxy_dropped_tools_total{route, tool}``.
+* ``ReportsIncomplete`` translator: ``incomplete`` is True when the model's reply was cut short
+  (output limit); the request is counted with outcome ``incomplete``.
 """
 
 from __future__ import annotations
