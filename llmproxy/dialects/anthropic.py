@@ -31,6 +31,7 @@ __all__ = [
     "decode_error_body",
     "decode_event",
     "read_event",
+    "refuses_signature",
     "stream_error",
     "upstream_status_error",
 ]
@@ -414,3 +415,12 @@ __all__ += [  # the output section's names, kept beside their definitions
     "error_body",
     "error_type_for_status",
 ]
+
+
+def refuses_signature(status: int, body: bytes) -> bool:
+    """The upstream refused a replayed thinking signature (400 whose message names
+    ``signature``): the conversation came from another model, provider or reasoning key."""
+    if status != 400:
+        return False
+    parsed = decode_error_body(body)
+    return parsed is not None and "signature" in parsed.error.message.lower()

@@ -88,10 +88,11 @@ class ChatExchange:
         conversation carried to another model or provider under the same name, a rotated
         reasoning key): the same request without replayed thinking, instead of failing every
         later turn of the conversation (``Rephrasable``)."""
-        if self._rephrased or status != 400 or not self._translated.replayed_thinking:
-            return None
-        parsed = A.decode_error_body(body)
-        if parsed is None or "signature" not in parsed.error.message.lower():
+        if (
+            self._rephrased
+            or not self._translated.replayed_thinking
+            or not A.refuses_signature(status, body)
+        ):
             return None
         self._rephrased = True
         self._translated = self._translate(restore_thinking=False)

@@ -158,10 +158,11 @@ class ResponsesExchange:
         conversation carried to another model or provider under the same name, a rotated
         reasoning key): the same request without replayed thinking, instead of ending the
         conversation. Thinking is then off for this request if the tool loop needs it."""
-        if self._rephrased or status != 400 or not _has_thinking(self._translated.body):
-            return None
-        parsed = A.decode_error_body(body)
-        if parsed is None or "signature" not in parsed.error.message.lower():
+        if (
+            self._rephrased
+            or not _has_thinking(self._translated.body)
+            or not A.refuses_signature(status, body)
+        ):
             return None
         self._rephrased = True
         self._translated = self._translate(restore_reasoning=False)

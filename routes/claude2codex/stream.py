@@ -51,7 +51,7 @@ import msgspec
 from llmproxy.contract import ClientEvent, UpstreamRequest, Usage
 from llmproxy.dialects import anthropic as A
 from llmproxy.dialects import responses as R
-from llmproxy.errors import GatewayError, UpstreamProtocolError, UpstreamStatusError
+from llmproxy.errors import GatewayError, UpstreamProtocolError
 from llmproxy.sse import SSEEvent
 from routes.claude2codex.errors import failure_code
 from routes.claude2codex.reasoning import Envelope
@@ -248,20 +248,13 @@ class ResponsesStream:
     def feed(self, event: SSEEvent) -> list[ClientEvent]:
         if self.phase == "done":
             raise RuntimeError("ResponsesStream.feed() after the terminal event")
-        name = event.event
-        if name == "message" or name not in A.EVENT_TYPES:
-            # Anthropic always names its events; fall back to the payload's type.
-            name = _peek_type(event.data) or name
-            if name not in A.EVENT_TYPES:
-                self._skipped += 1
-                return []
         try:
-            ev = A.decode_event(event.data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as e:
-            if name == "content_block_delta":
-                self._skipped += 1  # a delta type this version does not know
-                return []
-            return self.fail(UpstreamProtocolError(f"unreadable upstream {name} event: {e}"))
+            ev = A.read_event(event.event, event.data)
+        except UpstreamProtocolError as e:
+            return self.fail(e)
+        if ev is None:
+            self._skipped += 1  # an event or delta type this version does not know
+            return []
         if type(ev) is A.Delta and self.phase == "open":
             # Fast path for nearly every upstream event, a text delta of the open message:
             # exactly what _on_delta and _text do with it, minus their calls and checks.
@@ -312,13 +305,7 @@ class ResponsesStream:
             case A.Ping():
                 pass
             case A.ErrorEvent():
-                err = UpstreamStatusError(
-                    ev.error.message or "the upstream reported an error",
-                    upstream_status=A.STATUS_BY_ERROR_TYPE.get(ev.error.type, 500),
-                    error_type=ev.error.type,
-                    in_stream=True,
-                )
-                self._fail(err, out)
+                self._fail(A.stream_error(ev), out)
         return out
 
     def heartbeat(self) -> list[ClientEvent]:
@@ -1069,17 +1056,6 @@ def _local_shell_action(value: dict[str, Any] | None) -> tuple[R.LocalShellActio
         ),
         True,
     )
-
-
-def _peek_type(data: str) -> str | None:
-    try:
-        value = msgspec.json.decode(data)
-    except msgspec.DecodeError:
-        return None
-    if isinstance(value, dict):
-        t = value.get("type")
-        return t if isinstance(t, str) else None
-    return None
 
 
 def _is_json_object(text: str) -> bool:
