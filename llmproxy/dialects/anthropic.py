@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import msgspec
 
+from llmproxy.contract import Usage
 from llmproxy.errors import UpstreamProtocolError, UpstreamStatusError
 
 __all__ = [
@@ -45,6 +46,34 @@ class StreamUsage(msgspec.Struct, gc=False):
     output_tokens_details: dict[str, Any] | None = None
     server_tool_use: dict[str, Any] | None = None
     service_tier: str | None = None
+
+
+def merge_usage(into: StreamUsage, update: StreamUsage) -> None:
+    """Stream usage is cumulative: a ``message_delta``'s counts override ``message_start``'s
+    where present (the Anthropic SDK's accumulator does the same)."""
+    for f in StreamUsage.__struct_fields__:
+        value = getattr(update, f)
+        if value is not None:
+            setattr(into, f, value)
+
+
+def thinking_tokens(u: StreamUsage) -> int:
+    """Reasoning tokens (``output_tokens_details.thinking_tokens``; 0 when not reported)."""
+    return int((u.output_tokens_details or {}).get("thinking_tokens") or 0)
+
+
+def neutral_usage(u: StreamUsage) -> Usage | None:
+    """The gateway's neutral token counts for metrics and the request log; None before the
+    upstream reported any."""
+    if u.input_tokens is None and u.output_tokens is None:
+        return None
+    return Usage(
+        input=u.input_tokens or 0,
+        output=u.output_tokens or 0,
+        cache_read=u.cache_read_input_tokens or 0,
+        cache_write=u.cache_creation_input_tokens or 0,
+        reasoning=thinking_tokens(u),
+    )
 
 
 class StartMessage(msgspec.Struct, gc=False):

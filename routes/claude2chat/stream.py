@@ -145,16 +145,7 @@ class ChatStream:
 
     @property
     def usage(self) -> Usage | None:
-        u = self._usage
-        if u.input_tokens is None and u.output_tokens is None:
-            return None
-        return Usage(
-            input=u.input_tokens or 0,
-            output=u.output_tokens or 0,
-            cache_read=u.cache_read_input_tokens or 0,
-            cache_write=u.cache_creation_input_tokens or 0,
-            reasoning=_reasoning_tokens(u),
-        )
+        return A.neutral_usage(self._usage)
 
     def feed(self, event: SSEEvent) -> list[ClientEvent]:
         if self.phase == "done":
@@ -179,12 +170,12 @@ class ChatStream:
                 self._on_block_stop(ev.index, out)
             case A.MessageStart():
                 if ev.message.usage is not None:
-                    self._merge_usage(ev.message.usage)
+                    A.merge_usage(self._usage, ev.message.usage)
             case A.MessageDelta():
                 self.stop_reason = ev.delta.stop_reason or self.stop_reason
                 self.stop_details = ev.delta.stop_details or self.stop_details
                 if ev.usage is not None:
-                    self._merge_usage(ev.usage)
+                    A.merge_usage(self._usage, ev.usage)
             case A.MessageStop():
                 self._finish(out)
             case A.Ping():
@@ -239,14 +230,6 @@ class ChatStream:
         self.phase = "open"
         self._chunk(out, C.Delta(role="assistant", content=""))
 
-    def _merge_usage(self, u: A.StreamUsage) -> None:
-        # message_delta usage is cumulative and overrides message_start where present.
-        mine = self._usage
-        for f in A.StreamUsage.__struct_fields__:
-            value = getattr(u, f)
-            if value is not None:
-                setattr(mine, f, value)
-
     def _chat_usage(self) -> C.Usage:
         u = self._usage
         cache_read = u.cache_read_input_tokens or 0
@@ -261,7 +244,7 @@ class ChatStream:
                 cached_tokens=cache_read, cache_write_tokens=cache_write
             ),
             completion_tokens_details=C.CompletionTokensDetails(
-                reasoning_tokens=_reasoning_tokens(u)
+                reasoning_tokens=A.thinking_tokens(u)
             ),
         )
 
@@ -442,8 +425,3 @@ class ChatStream:
             choices=[C.Choice(index=0, message=message, finish_reason=finish)],
             usage=usage,
         )
-
-
-def _reasoning_tokens(u: A.StreamUsage) -> int:
-    details = u.output_tokens_details or {}
-    return int(details.get("thinking_tokens") or 0)

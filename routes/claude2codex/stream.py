@@ -228,17 +228,7 @@ class ResponsesStream:
 
     @property
     def usage(self) -> Usage | None:
-        u = self._total_usage()
-        if u.input_tokens is None and u.output_tokens is None:
-            return None
-        details = u.output_tokens_details or {}
-        return Usage(
-            input=u.input_tokens or 0,
-            output=u.output_tokens or 0,
-            cache_read=u.cache_read_input_tokens or 0,
-            cache_write=u.cache_creation_input_tokens or 0,
-            reasoning=int(details.get("thinking_tokens") or 0),
-        )
+        return A.neutral_usage(self._total_usage())
 
     def continuation(self) -> UpstreamRequest | None:
         """After a paused upstream turn: the request that continues it (once), else None."""
@@ -291,12 +281,12 @@ class ResponsesStream:
                 self._on_block_stop(ev, out)
             case A.MessageStart():
                 if ev.message.usage is not None:
-                    self._merge_usage(ev.message.usage)
+                    A.merge_usage(self._usage, ev.message.usage)
             case A.MessageDelta():
                 self.stop_reason = ev.delta.stop_reason or self.stop_reason
                 self.stop_details = ev.delta.stop_details or self.stop_details
                 if ev.usage is not None:
-                    self._merge_usage(ev.usage)
+                    A.merge_usage(self._usage, ev.usage)
             case A.MessageStop():
                 if self.stop_reason == "pause_turn" and self._resume is not None:
                     self._pause(out)
@@ -359,14 +349,6 @@ class ResponsesStream:
         self._emit(out, R.ResponseCreated(self._next_seq(), snap))
         self._emit(out, R.ResponseInProgress(self._next_seq(), snap))
 
-    def _merge_usage(self, u: A.StreamUsage) -> None:
-        # message_delta usage is cumulative and overrides message_start where present.
-        mine = self._usage
-        for f in A.StreamUsage.__struct_fields__:
-            value = getattr(u, f)
-            if value is not None:
-                setattr(mine, f, value)
-
     def _total_usage(self) -> A.StreamUsage:
         """This stream's usage plus that of the streams a pause ended (counts add up)."""
         if not self.pauses:
@@ -381,9 +363,7 @@ class ResponsesStream:
         ):
             a, b = getattr(done, f), getattr(cur, f)
             setattr(total, f, None if a is None and b is None else (a or 0) + (b or 0))
-        thinking = int((done.output_tokens_details or {}).get("thinking_tokens") or 0) + int(
-            (cur.output_tokens_details or {}).get("thinking_tokens") or 0
-        )
+        thinking = A.thinking_tokens(done) + A.thinking_tokens(cur)
         total.output_tokens_details = {"thinking_tokens": thinking}
         return total
 
@@ -393,8 +373,7 @@ class ResponsesStream:
         cache_write = u.cache_creation_input_tokens or 0
         input_tokens = (u.input_tokens or 0) + cache_read + cache_write
         output_tokens = u.output_tokens or 0
-        details = u.output_tokens_details or {}
-        reasoning = int(details.get("thinking_tokens") or 0)
+        reasoning = A.thinking_tokens(u)
         return R.ResponseUsage(
             input_tokens=input_tokens,
             input_tokens_details=R.InputTokensDetails(
@@ -924,9 +903,7 @@ class ResponsesStream:
             a, b = getattr(done, f), getattr(cur, f)
             if a is not None or b is not None:
                 setattr(done, f, (a or 0) + (b or 0))
-        thinking = int((done.output_tokens_details or {}).get("thinking_tokens") or 0) + int(
-            (cur.output_tokens_details or {}).get("thinking_tokens") or 0
-        )
+        thinking = A.thinking_tokens(done) + A.thinking_tokens(cur)
         done.output_tokens_details = {"thinking_tokens": thinking}
         self._usage = A.StreamUsage()
         self.pauses += 1
