@@ -27,7 +27,6 @@ follows the provider's ranges, structured output falls back to an instruction.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -57,6 +56,7 @@ from llmproxy.dialects.anthropic_request import (
     thinking_ok,
 )
 from llmproxy.dialects.anthropic_schema import strict_schema
+from llmproxy.dialects.body import decode_body
 from llmproxy.envelope import Envelope
 from llmproxy.errors import BadRequest
 from routes.claude2chat.tools import ChatTools, tool_choice
@@ -95,23 +95,10 @@ class ChatRequest(msgspec.Struct, kw_only=True):
 
 
 _req_decoder: Final = msgspec.json.Decoder(ChatRequest)
-_PATH: Final = re.compile(r"at `\$\.?(.*)`$")
-_MISSING: Final = re.compile(r"missing required field `([^`]+)`")
 
 
 def decode_request(body: bytes) -> ChatRequest:
-    if not body.strip():
-        raise BadRequest("the request body is empty; expected a JSON object", param="body")
-    try:
-        return _req_decoder.decode(body)
-    except msgspec.ValidationError as e:
-        m = _PATH.search(str(e))
-        param = m.group(1) if m else None
-        if missing := _MISSING.search(str(e)):  # name the missing field itself
-            param = f"{param}.{missing.group(1)}" if param else missing.group(1)
-        raise BadRequest(f"invalid request: {e}", param=param) from None
-    except msgspec.DecodeError as e:
-        raise BadRequest(f"the request body is not valid JSON: {e}", param="body") from None
+    return decode_body(_req_decoder, body)
 
 
 @dataclass(slots=True)

@@ -22,7 +22,6 @@ the request whenever the history could not satisfy Anthropic's thinking rules.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -56,6 +55,7 @@ from llmproxy.dialects.anthropic_request import (
     thinking_ok,
 )
 from llmproxy.dialects.anthropic_schema import strict_schema
+from llmproxy.dialects.body import decode_body
 from llmproxy.envelope import Envelope
 from llmproxy.errors import BadRequest
 from routes.claude2codex.tools import WEB_SEARCH, WEB_SEARCH_TYPES, ToolMap
@@ -133,24 +133,11 @@ class Echo(msgspec.Struct):
 
 _req_decoder: Final = msgspec.json.Decoder(ResponsesRequest)
 _echo_decoder: Final = msgspec.json.Decoder(Echo)
-_PATH: Final = re.compile(r"at `\$\.?(.*)`$")
-_MISSING: Final = re.compile(r"missing required field `([^`]+)`")
 
 
 def decode_request(body: bytes) -> tuple[ResponsesRequest, Echo]:
-    if not body.strip():
-        raise BadRequest("the request body is empty; expected a JSON object", param="body")
-    try:
-        req = _req_decoder.decode(body)
-        echo = _echo_decoder.decode(body)
-    except msgspec.ValidationError as e:
-        m = _PATH.search(str(e))
-        param = m.group(1) if m else None
-        if missing := _MISSING.search(str(e)):  # name the missing field itself
-            param = f"{param}.{missing.group(1)}" if param else missing.group(1)
-        raise BadRequest(f"invalid request: {e}", param=param) from None
-    except msgspec.DecodeError as e:
-        raise BadRequest(f"the request body is not valid JSON: {e}", param="body") from None
+    req = decode_body(_req_decoder, body)
+    echo = _echo_decoder.decode(body)  # valid JSON by now; every Echo field takes any value
     if echo.instructions == b"":
         echo.instructions = msgspec.Raw(b"null")
     return req, echo

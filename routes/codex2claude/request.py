@@ -30,6 +30,7 @@ from typing import Any, Final
 import msgspec
 
 from llmproxy.config import ModelProfile
+from llmproxy.dialects.body import decode_body
 from llmproxy.errors import BadRequest
 from routes.codex2claude.reasoning import (
     EFFORT_BY_OUTPUT_EFFORT,
@@ -91,8 +92,6 @@ class MessagesRequest(msgspec.Struct, kw_only=True):
 
 
 _decoder: Final = msgspec.json.Decoder(MessagesRequest)
-_PATH: Final = re.compile(r"at `\$\.?(.*)`$")
-_MISSING: Final = re.compile(r"missing required field `([^`]+)`")
 _INDEX: Final = re.compile(r"\[(\d+)\]")
 
 
@@ -102,19 +101,7 @@ def _anthropic_loc(path: str) -> str:
 
 
 def decode_request(body: bytes) -> MessagesRequest:
-    if not body.strip():
-        raise BadRequest("the request body is empty; expected a JSON object", param="body")
-    try:
-        return _decoder.decode(body)
-    except msgspec.ValidationError as e:
-        m = _PATH.search(str(e))
-        param = _anthropic_loc(m.group(1)) if m else None
-        if missing := _MISSING.search(str(e)):
-            param = f"{param}.{missing.group(1)}" if param else missing.group(1)
-            raise BadRequest("Field required", param=param) from None
-        raise BadRequest(f"invalid request: {e}", param=param) from None
-    except msgspec.DecodeError as e:
-        raise BadRequest(f"the request body is not valid JSON: {e}", param="body") from None
+    return decode_body(_decoder, body, loc=_anthropic_loc, missing_message="Field required")
 
 
 class ToolNames:
